@@ -1,0 +1,81 @@
+"""Checkpoints: plain tensors and primitives only, written atomically, loaded with weights_only=True.
+
+Nothing in a ganzoo checkpoint is a pickled class, so loading one never runs code and
+never needs the classes that produced it.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from .errors import GanzooError
+
+FORMAT = "ganzoo-checkpoint/1"
+_STEP_FILE = re.compile(r"^step-(\d+)\.pt$")
+
+
+def checkpoint_path(directory: Path, step: int) -> Path:
+    return directory / f"step-{step:08d}.pt"
+
+
+def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
+    """(step, path) of the checkpoints in `directory`, oldest first."""
+    if not directory.is_dir():
+        return []
+    found = []
+    for p in directory.iterdir():
+        m = _STEP_FILE.match(p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def save_atomic(payload: dict, path: Path) -> None:
+    """Write to a temporary file in the same folder, fsync it, then rename over `path`.
+
+    A crash at any point leaves either the old file or the new one, never half a file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+        raise GanzooError(f"{path}: could not write checkpoint ({reason}); earlier checkpoints are kept") from None
+
+
+def load(path: Path) -> dict:
+    """Load a checkpoint safely; any unreadable or foreign file is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanzooError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated zip, pickled objects, wrong format
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            reason = "it contains pickled Python objects, which ganzoo refuses to load"
+        raise GanzooError(f"{path}: not a readable ganzoo checkpoint ({reason[:200]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise GanzooError(f"{path}: not a ganzoo checkpoint (expected format {FORMAT!r})")
+    return payload
+
+
+def prune(directory: Path, keep: int) -> None:
+    """Delete all but the newest `keep` checkpoints."""
+    for _, p in list_checkpoints(directory)[:-keep]:
+        p.unlink(missing_ok=True)

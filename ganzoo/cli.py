@@ -1,0 +1,241 @@
+"""The `ganzoo` command. Exit codes: 0 success, 2 bad input (one line on stderr), 130 interrupted."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import GanzooError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, like every other bad input
+        raise GanzooError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ganzoo", description="A pluggable zoo of GAN variants.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    def overrides(sp):
+        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe key, value parsed as YAML (repeatable), e.g. train.steps=1000")
+
+    run = sub.add_parser("run", help="train a recipe")
+    run.add_argument("recipe", help="recipe file, or the name of a built-in recipe")
+    overrides(run)
+    run.add_argument("--out", metavar="DIR", help="run directory (default: runs/<recipe>-<timestamp>)")
+    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="progress bar (default: only on a terminal)")
+
+    resume = sub.add_parser("resume", help="continue a run from its newest checkpoint")
+    resume.add_argument("run_dir", metavar="RUN_DIR")
+    resume.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint (default: the newest)")
+    overrides(resume)
+    resume.add_argument("--allow-changes", default="", metavar="KEY,...",
+                        help="recipe keys (or sections) allowed to differ from the checkpoint's, e.g. train.steps")
+    resume.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+
+    lst = sub.add_parser("list", help="list components, with the plugin and package providing each")
+    lst.add_argument("kind", nargs="?", help="generator, discriminator, objective, dataset or optimizer")
+    lst.add_argument("--pattern", default="*", help="glob on component names, e.g. 'mlp*'")
+    lst.add_argument("-v", "--verbose", action="store_true", help="also list each component's options")
+
+    sub.add_parser("plugins", help="list plugins with their versions and load failures")
+
+    recipe = sub.add_parser("recipe", help="recipe tools")
+    recipe_sub = recipe.add_subparsers(dest="recipe_command", parser_class=_Parser, metavar="COMMAND")
+    show = recipe_sub.add_parser("show", help="print the fully resolved recipe")
+    show.add_argument("recipe")
+    overrides(show)
+
+    sample = sub.add_parser("sample", help="write a grid of samples from a run's checkpoint")
+    sample.add_argument("run_dir", metavar="RUN_DIR")
+    sample.add_argument("-n", type=int, default=64, help="number of images (default 64)")
+    sample.add_argument("-o", "--output", metavar="PNG", help="output file (default RUN_DIR/samples/sample-<step>.png)")
+    sample.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint (default: the newest)")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the latent vectors (default 0)")
+    sample.add_argument("--device", default="cpu", help="device to sample on (default cpu)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.version:
+            from . import __version__
+            print(__version__)
+            return 0
+        if args.command is None or (args.command == "recipe" and args.recipe_command is None):
+            _parser().print_help()
+            return 2
+        return COMMANDS[args.command](args) or 0
+    except GanzooError as exc:
+        print(f"ganzoo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganzoo: interrupted", file=sys.stderr)
+        return 130
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+def cmd_run(args) -> int:
+    from .loop import train
+    from .plugins import load_plugins
+    from .recipe import load_recipe
+
+    plugins = load_plugins()
+    recipe = load_recipe(args.recipe, args.set, plugins)
+    out = Path(args.out) if args.out else Path("runs") / f"{recipe.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+        raise GanzooError(f"{out}: already holds a run; continue it with `ganzoo resume {out}` or choose another --out")
+    if out.exists() and not out.is_dir():
+        raise GanzooError(f"--out {out}: exists and is not a directory")
+    train(recipe, out, plugins, progress=args.progress)
+    return 0
+
+
+def _newest_checkpoint(run_dir: Path, explicit: str | None) -> Path:
+    from . import checkpoint as ckpt
+
+    if explicit:
+        return Path(explicit)
+    if not run_dir.is_dir():
+        raise GanzooError(f"{run_dir}: run directory not found")
+    found = ckpt.list_checkpoints(run_dir / "checkpoints")
+    if not found:
+        raise GanzooError(f"{run_dir}: no checkpoints in {run_dir / 'checkpoints'}")
+    return found[-1][1]
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    flat = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(_flatten(v, key + "."))
+        else:
+            flat[key] = v
+    return flat
+
+
+def recipe_changes(old: dict, new: dict) -> list[str]:
+    """Keys whose values differ between two resolved recipes (added and removed keys too)."""
+    a, b = _flatten(old), _flatten(new)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k, object()) != b.get(k, object()))
+
+
+def cmd_resume(args) -> int:
+    from . import checkpoint as ckpt
+    from .loop import train
+    from .plugins import load_plugins
+    from .recipe import apply_overrides, resolve
+
+    run_dir = Path(args.run_dir)
+    path = _newest_checkpoint(run_dir, args.checkpoint)
+    state = ckpt.load(path)
+    plugins = load_plugins()
+    old = state["recipe"]
+    recipe = resolve(apply_overrides(old, args.set), plugins.registry, str(run_dir / "recipe.yaml"))
+    allowed = [a.strip() for a in args.allow_changes.split(",") if a.strip()]
+    changed = [k for k in recipe_changes(old, recipe.to_dict())
+               if not any(k == a or k.startswith(a + ".") for a in allowed)]
+    if changed:
+        raise GanzooError(f"{run_dir}: the recipe differs from the checkpoint's in {', '.join(changed)}; "
+                          f"pass --allow-changes {','.join(changed)} to accept")
+    for name, version in state.get("plugins", {}).items():
+        now = plugins.versions().get(name)
+        if now != version:
+            print(f"ganzoo: warning: plugin {name!r} was {version} when the checkpoint was written, now "
+                  f"{now or 'not installed'}", file=sys.stderr)
+    train(recipe, run_dir, plugins, resume=state, progress=args.progress)
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .options import describe_schema
+    from .plugins import load_plugins
+    from .registry import KINDS
+
+    plugins = load_plugins()
+    if args.kind and args.kind not in KINDS:
+        from .errors import did_you_mean
+        raise GanzooError(f"list: unknown kind {args.kind!r}; kinds: {', '.join(KINDS)}{did_you_mean(args.kind, KINDS)}")
+    entries = plugins.registry.list(args.kind, args.pattern)
+    rows = [(e.component.kind, e.component.name, e.plugin, f"{e.package} {e.version}", e.component.help)
+            for e in entries]
+    _table(("KIND", "NAME", "PLUGIN", "PACKAGE", "DESCRIPTION"), rows)
+    if args.verbose:
+        for e in entries:
+            print(f"\n{e.component.kind} {e.component.name}:")
+            for name, allowed, default, help_text in describe_schema(e.component.options):
+                print(f"  {name}: {allowed} (default {default!r}) {help_text}")
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    from .plugins import load_plugins
+
+    plugins = load_plugins()
+    rows = [(i.name, i.package, i.version, "failed: " + i.error if i.error else "loaded") for i in plugins.infos]
+    _table(("PLUGIN", "PACKAGE", "VERSION", "STATUS"), rows)
+    return 0
+
+
+def cmd_recipe(args) -> int:
+    from .plugins import load_plugins
+    from .recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.set, load_plugins())
+    print(f"# resolved from {recipe.source}")
+    print(recipe.to_yaml(), end="")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import torch
+
+    from . import checkpoint as ckpt
+    from .data import DataInfo
+    from .images import save_grid
+    from .loop import build_models, pick_device
+    from .plugins import load_plugins
+    from .recipe import resolve
+
+    if not 1 <= args.n <= 4096:
+        raise GanzooError(f"sample -n: expected an integer in [1, 4096], got {args.n}")
+    run_dir = Path(args.run_dir)
+    path = _newest_checkpoint(run_dir, args.checkpoint)
+    state = ckpt.load(path)
+    plugins = load_plugins()
+    recipe = resolve(state["recipe"], plugins.registry, str(path))
+    device = pick_device(args.device)
+    info = state["data_info"]
+    nets, objective = build_models(recipe, device, DataInfo(tuple(info["image_shape"]), info["num_classes"],
+                                                              info["size"]))
+    for role, net in nets.items():
+        try:
+            net.load_state_dict(state["networks"][role])
+        except (KeyError, RuntimeError) as exc:
+            raise GanzooError(f"{path}: network {role} does not match the recipe ({str(exc).splitlines()[0]})") \
+                from None
+        net.eval()
+    inputs = objective.fixed_inputs(nets, args.n, torch.Generator().manual_seed(args.seed))
+    images = objective.sample(nets, inputs)
+    output = Path(args.output) if args.output else run_dir / "samples" / f"sample-{state['step']:08d}.png"
+    save_grid(images, output)
+    print(output)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "plugins": cmd_plugins,
+            "recipe": cmd_recipe, "sample": cmd_sample}
+
+
+def _table(header, rows) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
+    for row in (header, *rows):
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())

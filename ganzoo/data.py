@@ -1,0 +1,219 @@
+"""Datasets: IDX files read straight from a (read-only) root, held on the training device.
+
+The fast path for MNIST-sized data: the whole split is one uint8 tensor on the device;
+each batch is an index gather from a shuffled permutation, converted to float and
+normalised on the device. No DataLoader, no per-sample Python.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .errors import GanzooError
+
+DATA_ENV = "GANZOO_DATA"
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What networks need to know about the data."""
+
+    image_shape: tuple[int, ...]  # (C, H, W)
+    num_classes: int | None
+    size: int                     # examples in the split
+
+
+class Dataset:
+    """Base class of dataset components: a stream of batches with resumable state."""
+
+    info: DataInfo
+
+    def next_batch(self) -> dict[str, Tensor]:
+        """The next batch, e.g. {"image": float (B, C, H, W) in [-1, 1], "label": long (B,)}."""
+        raise NotImplementedError
+
+    def batches_per_epoch(self) -> int:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class DeviceImageDataset(Dataset):
+    """A whole image split as one uint8 tensor on the device, sampled without replacement.
+
+    Each epoch is a fresh permutation drawn from the dataset's own torch.Generator (its
+    state is checkpointed, so a resumed run sees the same batches). A trailing partial
+    batch is dropped so that every step has the same shape.
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor | None, batch_size: int, device: torch.device,
+                 seed: int, num_classes: int | None = None):
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
+        n = images.shape[0]
+        if batch_size > n:
+            raise GanzooError(f"train.batch_size: {batch_size} is larger than the dataset ({n} examples)")
+        self.images = images.to(device)
+        self.labels = None if labels is None else labels.to(device=device, dtype=torch.long)
+        self.batch_size = batch_size
+        self.device = device
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(seed)
+        self.perm = torch.empty(0, dtype=torch.long, device=device)
+        self.cursor = 0
+        self.info = DataInfo(tuple(images.shape[1:]), num_classes, n)
+
+    def batches_per_epoch(self) -> int:
+        return self.info.size // self.batch_size
+
+    def next_batch(self) -> dict[str, Tensor]:
+        if self.cursor + self.batch_size > self.perm.numel():
+            self.perm = torch.randperm(self.info.size, generator=self.generator, device=self.device)
+            self.cursor = 0
+        index = self.perm[self.cursor:self.cursor + self.batch_size]
+        self.cursor += self.batch_size
+        # Same arithmetic as torchvision's ToTensor() + Normalize(0.5, 0.5): x/255, -0.5, /0.5.
+        image = self.images[index].float().div_(255).sub_(0.5).div_(0.5)
+        batch = {"image": image}
+        if self.labels is not None:
+            batch["label"] = self.labels[index]
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "perm": self.perm.cpu(), "cursor": self.cursor}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.perm = state["perm"].to(self.device)
+        self.cursor = int(state["cursor"])
+
+
+# --- IDX files -------------------------------------------------------------------------
+
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzip-compressed) into a numpy array."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise GanzooError(f"{path}: cannot read IDX file ({exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise GanzooError(f"{path}: not an IDX file (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    dims = struct.unpack(">" + "I" * ndim, raw[4:header])
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    expected = header + int(np.prod(dims)) * dtype.itemsize
+    if len(raw) != expected:
+        raise GanzooError(f"{path}: truncated or corrupt IDX file ({len(raw)} bytes, expected {expected})")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+
+
+@dataclass(frozen=True)
+class IdxSource:
+    """Where a torchvision-layout IDX dataset lives and how to fetch it when online."""
+
+    folder: str                  # torchvision class name: "MNIST", "FashionMNIST"
+    files: dict[str, tuple[str, str]]  # split -> (images file, labels file), without .gz
+    system_dirs: tuple[str, ...] = ()  # flat folders a distribution package installs to
+
+
+MNIST = IdxSource("MNIST", {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                            "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")})
+FASHION_MNIST = IdxSource("FashionMNIST", MNIST.files, system_dirs=("/usr/share/datasets/fashion-mnist",))
+
+
+def user_cache_dir() -> Path:
+    import platformdirs
+    return Path(platformdirs.user_cache_dir("ganzoo"))
+
+
+def candidate_roots(root: str | None) -> list[Path]:
+    """The recipe's root if given; else $GANZOO_DATA, then the user cache directory."""
+    if root:
+        return [Path(root).expanduser()]
+    roots = []
+    if os.environ.get(DATA_ENV):
+        roots.append(Path(os.environ[DATA_ENV]).expanduser())
+    roots.append(user_cache_dir() / "data")
+    return roots
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / (name + ".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def locate_idx(source: IdxSource, split: str, root: str | None, download: bool) -> tuple[Path, Path]:
+    """Paths of the split's (images, labels) files, downloading them if allowed."""
+    names = source.files[split]
+    roots = candidate_roots(root)
+    folders = [r / source.folder / "raw" for r in roots] + [Path(d) for d in source.system_dirs]
+    for folder in folders:
+        found = [_find(folder, n) for n in names]
+        if all(found):
+            return found[0], found[1]
+    tried = ", ".join(str(f) for f in folders)
+    wanted = " and ".join(f"{n}[.gz]" for n in names)
+    if not download:
+        raise GanzooError(f"{source.folder} {split} files {wanted} not found in: {tried}; set {DATA_ENV} or "
+                          f"data.root to a folder holding {source.folder}/raw/, or set data.download: true")
+    target = roots[0]
+    error = _download(source, target)
+    found = [_find(target / source.folder / "raw", n) for n in names]
+    if error or not all(found):
+        raise GanzooError(f"{source.folder} {split} files {wanted} not found in: {tried}; download into "
+                          f"{target} failed ({error or 'files missing after download'}); "
+                          f"copy the files there or set {DATA_ENV}")
+    return found[0], found[1]
+
+
+def _download(source: IdxSource, target: Path) -> str | None:
+    """Download through torchvision; return an error text instead of raising."""
+    import torchvision
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(15)  # offline machines should fail in seconds, not minutes
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        getattr(torchvision.datasets, source.folder)(root=str(target), train=True, download=True)
+        getattr(torchvision.datasets, source.folder)(root=str(target), train=False, download=True)
+        return None
+    except Exception as exc:  # noqa: BLE001 - network, disk and checksum errors alike
+        return f"{type(exc).__name__}: {exc}".splitlines()[0].rstrip(": ")
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def load_idx_images(source: IdxSource, split: str, root: str | None, download: bool,
+                    classes: tuple[int, ...] | None = None) -> tuple[Tensor, Tensor]:
+    """(uint8 images (N, 1, H, W), int64 labels (N,)) of one split, optionally filtered by class."""
+    images_path, labels_path = locate_idx(source, split, root, download)
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise GanzooError(f"{images_path}: expected (N, H, W) images matching {labels_path}'s N labels")
+    images = torch.from_numpy(images.copy()).unsqueeze(1)
+    labels = torch.from_numpy(labels.astype(np.int64))
+    if classes:
+        keep = torch.isin(labels, torch.tensor(classes))
+        images, labels = images[keep], labels[keep]
+    return images, labels

@@ -1,0 +1,348 @@
+"""The one training loop. Every variant trains here; read it top to bottom.
+
+    1. device and seeds
+    2. build the components the recipe selects (data, networks, objective, optimisers)
+    3. resume from a checkpoint, if asked
+    4. the step loop: phases in order, each with its own optimisers; no host sync
+    5. at the cadences: log (the only host sync), sample grid, checkpoint
+    6. end: final evaluation, files flushed, hooks told
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import checkpoint as ckpt
+from .data import DataInfo, Dataset
+from .errors import GanzooError
+from .images import save_grid
+from .objective import Objective
+from .plugins import Plugins
+from .recipe import Recipe
+from .registry import BuildContext
+
+
+@dataclass
+class Run:
+    """A training run: what hooks and the Python API see."""
+
+    dir: Path
+    recipe: Recipe
+    plugins: Plugins
+    device: torch.device
+    data: Dataset
+    nets: dict[str, nn.Module]
+    objective: Objective
+    optimizers: dict[str, torch.optim.Optimizer]
+    fixed_inputs: dict[str, torch.Tensor]
+    total_steps: int
+    step: int = 0
+    elapsed: float = 0.0  # training seconds so far, across resumes
+    last: dict = field(default_factory=dict)  # the latest logged scalars
+
+    @property
+    def epoch(self) -> float:
+        """Passes over the training data so far."""
+        return self.step * batches_per_step(self.objective) / max(1, self.data.batches_per_epoch())
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.dir / "metrics.jsonl"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.dir / "checkpoints"
+
+
+# --- 1. device and seeds ------------------------------------------------------------------
+
+def pick_device(name: str) -> torch.device:
+    """'auto' is CUDA, then MPS, then CPU; a named device must be available."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GanzooError(f"device: {name!r} asked for, but PyTorch sees no CUDA device; use device: auto or cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise GanzooError(f"device: {name!r} asked for, but only {torch.cuda.device_count()} CUDA devices exist")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise GanzooError(f"device: {name!r} asked for, but MPS is not available; use device: auto or cpu")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # CPU and every CUDA device
+
+
+def rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    elif device.type == "mps":
+        state["mps"] = torch.mps.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+    elif device.type == "mps" and "mps" in state:
+        torch.mps.set_rng_state(state["mps"])
+
+
+# --- 2. build -------------------------------------------------------------------------------
+
+def build(recipe: Recipe, device: torch.device):
+    """(data, nets, objective, optimizers) for a recipe, on `device`, seeded."""
+    seed_everything(recipe.seed)
+    data = recipe.data.component.build(recipe.data.options, BuildContext(device=device, recipe=recipe))
+    nets, objective = build_models(recipe, device, data.info)
+    trained = {role for phase in objective.phases for role in phase.trains}
+    for role in sorted(trained - set(recipe.optimizers)):
+        phase = next(p.name for p in objective.phases if role in p.trains)
+        raise GanzooError(f"{recipe.source}: optimizers.{role}: missing; phase {phase!r} trains network {role}")
+    ctx = BuildContext(device=device, recipe=recipe, data=data.info)
+    optimizers = {role: choice.component.build(choice.options, ctx, nets[role].parameters())
+                  for role, choice in recipe.optimizers.items()}
+    return data, nets, objective, optimizers
+
+
+def build_models(recipe: Recipe, device: torch.device, data_info: DataInfo):
+    """(nets, objective): what sampling needs, without the dataset or optimisers."""
+    ctx = BuildContext(device=device, recipe=recipe, data=data_info)
+    nets = {}
+    for role, choice in recipe.networks.items():
+        net = choice.component.build(choice.options, ctx)
+        if not isinstance(net, nn.Module):
+            raise GanzooError(f"networks.{role}: {choice.kind} {choice.name!r} built a {type(net).__name__}, "
+                              "not a torch.nn.Module")
+        nets[role] = net.to(device)
+    objective = recipe.objective.component.build(recipe.objective.options, ctx)
+    return nets, objective
+
+
+def batches_per_step(objective: Objective) -> float:
+    """Real batches one training step consumes (n_critic for WGAN, 1 for most)."""
+    return sum(p.repeats / p.every for p in objective.phases if p.reads_data) or 1
+
+
+def total_steps(recipe: Recipe, objective: Objective, data: Dataset) -> int:
+    """train.steps, or train.epochs converted to steps."""
+    if recipe.train.steps is not None:
+        return recipe.train.steps
+    return math.ceil(recipe.train.epochs * data.batches_per_epoch() / batches_per_step(objective))
+
+
+# --- 3. the run -------------------------------------------------------------------------------
+
+def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None = None,
+          progress: bool | None = None) -> Run:
+    """Train `recipe` in `run_dir` (created), or continue from a loaded checkpoint `resume`."""
+    device = pick_device(recipe.device)
+    data, nets, objective, optimizers = build(recipe, device)
+    grid_rng = torch.Generator().manual_seed(recipe.seed)
+    fixed = objective.fixed_inputs(nets, recipe.train.grid_size, grid_rng)
+    run = Run(Path(run_dir), recipe, plugins, device, data, nets, objective, optimizers, fixed,
+              total_steps(recipe, objective, data))
+    run.dir.mkdir(parents=True, exist_ok=True)
+    (run.dir / "recipe.yaml").write_text(recipe.to_yaml())
+
+    if resume is not None:
+        _restore(run, resume)
+    plugins.hook.ganzoo_train_start(run=run)
+    _print(f"run {run.dir} on {device}: {recipe.stem}, step {run.step} -> {run.total_steps}")
+
+    bar = _progress_bar(run, progress)
+    log_every, sample_every = recipe.train.log_every, recipe.train.sample_every
+    checkpoint_every = recipe.train.checkpoint_every
+    batch_size = recipe.train.batch_size
+    loss_sums: dict[str, torch.Tensor] = {}
+    loss_counts: dict[str, int] = {}
+    scratch: dict = {}
+    window_start, window_step = time.perf_counter(), run.step
+    start_step, start_time = run.step, time.perf_counter()
+
+    # 4. the step loop. Nothing here reads a value back from the device: losses are summed
+    # on the device and read once per log window.
+    while run.step < run.total_steps:
+        for phase in objective.phases:
+            if run.step % phase.every:
+                continue
+            for role, net in nets.items():
+                net.requires_grad_(role in phase.grad_networks)
+            phase_optimizers = [optimizers[role] for role in phase.trains]
+            for _ in range(phase.repeats):
+                batch = data.next_batch() if phase.reads_data else None
+                for opt in phase_optimizers:
+                    opt.zero_grad(set_to_none=True)
+                loss, terms = objective.loss(phase, nets, batch, scratch)
+                loss.backward()
+                for opt in phase_optimizers:
+                    opt.step()
+                for name, value in terms.items():
+                    value = value.detach()
+                    if name in loss_sums:
+                        loss_sums[name] += value
+                        loss_counts[name] += 1
+                    else:
+                        loss_sums[name], loss_counts[name] = value.clone(), 1
+        scratch.clear()
+        run.step += 1
+        if bar is not None:
+            bar.update(1)
+
+        # 5. cadences
+        last_step = run.step == run.total_steps
+        if run.step % log_every == 0 or last_step:
+            scalars = _read_losses(loss_sums, loss_counts)  # the one host sync per window
+            loss_sums, loss_counts = {}, {}
+            now = time.perf_counter()
+            run.elapsed += now - window_start
+            scalars["images_per_s"] = (run.step - window_step) * batch_size / max(now - window_start, 1e-9)
+            window_start, window_step = now, run.step
+            _log(run, scalars, bar)
+        if run.step % sample_every == 0 or last_step:
+            _sample_grid(run)
+        if run.step % checkpoint_every == 0 or last_step:
+            _checkpoint(run)
+
+    # 6. end
+    for net in nets.values():
+        net.requires_grad_(True)
+    results = {}
+    for result in plugins.hook.ganzoo_evaluate(run=run, step=run.step):
+        results.update(result or {})
+    if results:
+        _log(run, results, bar)
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - start_time
+    trained = run.step - start_step
+    if trained:
+        _print(f"done: {trained} steps in {seconds:.1f} s ({trained * batch_size / seconds:,.0f} images/s); "
+               f"samples in {run.dir / 'samples'}, checkpoints in {run.checkpoint_dir}")
+    plugins.hook.ganzoo_train_end(run=run, step=run.step)
+    return run
+
+
+# --- helpers, in the order the loop uses them ----------------------------------------------
+
+def _print(message: str) -> None:
+    print(f"ganzoo: {message}", file=sys.stderr, flush=True)
+
+
+def _progress_bar(run: Run, progress: bool | None):
+    """A tqdm bar (it/s, ETA, latest losses) on a terminal; nothing otherwise."""
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=run.total_steps, initial=run.step, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+
+def _read_losses(sums: dict[str, torch.Tensor], counts: dict[str, int]) -> dict[str, float]:
+    if not sums:
+        return {}
+    names = list(sums)
+    values = torch.stack([sums[n].float() for n in names]).tolist()
+    return {f"loss/{n}": v / counts[n] for n, v in zip(names, values)}
+
+
+def _log(run: Run, scalars: dict[str, float], bar) -> None:
+    record = {"step": run.step, "epoch": round(run.epoch, 4), "time": round(run.elapsed, 3), **scalars}
+    with open(run.metrics_path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+    run.last.update(scalars)
+    if bar is not None:
+        bar.set_postfix({k.removeprefix("loss/"): f"{v:.3g}" for k, v in scalars.items() if k.startswith("loss/")},
+                        refresh=False)
+    run.plugins.hook.ganzoo_log(run=run, step=run.step, scalars=scalars)
+
+
+def _sample_grid(run: Run) -> Path:
+    for net in run.nets.values():
+        net.eval()  # BatchNorm uses running statistics; sampling changes no state
+    try:
+        images = run.objective.sample(run.nets, run.fixed_inputs)
+    finally:
+        for net in run.nets.values():
+            net.train()
+    path = save_grid(images, run.dir / "samples" / f"step-{run.step:08d}.png")
+    run.plugins.hook.ganzoo_sample_grid(run=run, step=run.step, path=path)
+    return path
+
+
+def checkpoint_payload(run: Run) -> dict:
+    from . import __version__
+
+    return {
+        "format": ckpt.FORMAT,
+        "ganzoo": __version__,
+        "step": run.step,
+        "elapsed": run.elapsed,
+        "recipe": run.recipe.to_dict(),
+        "plugins": run.plugins.versions(),
+        "networks": {role: net.state_dict() for role, net in run.nets.items()},
+        "optimizers": {role: opt.state_dict() for role, opt in run.optimizers.items()},
+        "rng": rng_state(run.device),
+        "data": run.data.state_dict(),
+        "data_info": {"image_shape": list(run.data.info.image_shape), "num_classes": run.data.info.num_classes,
+                      "size": run.data.info.size},
+        "fixed_inputs": run.fixed_inputs,
+    }
+
+
+def _checkpoint(run: Run) -> Path:
+    path = ckpt.checkpoint_path(run.checkpoint_dir, run.step)
+    ckpt.save_atomic(checkpoint_payload(run), path)
+    ckpt.prune(run.checkpoint_dir, run.recipe.train.keep_checkpoints)
+    run.plugins.hook.ganzoo_checkpoint(run=run, step=run.step, path=path)
+    return path
+
+
+def _restore(run: Run, state: dict) -> None:
+    """Put every piece of state back, so the continued run is bit-identical on CPU."""
+    try:
+        for role, net in run.nets.items():
+            net.load_state_dict(state["networks"][role])
+        for role, opt in run.optimizers.items():
+            opt.load_state_dict(state["optimizers"][role])
+        run.data.load_state_dict(state["data"])
+        set_rng_state(state["rng"], run.device)
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise GanzooError(f"checkpoint does not match the recipe's networks ({str(exc).splitlines()[0][:200]})") \
+            from None
+    run.fixed_inputs = {k: v for k, v in state["fixed_inputs"].items()}
+    run.step = int(state["step"])
+    run.elapsed = float(state.get("elapsed", 0.0))
+    _truncate_metrics(run.metrics_path, run.step)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from (they will be redone)."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(lines):
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        tmp.replace(path)

@@ -1,0 +1,240 @@
+"""Recipes: YAML (safe loading only) -> a validated, immutable Recipe.
+
+A recipe selects one component per slot and gives its options:
+
+    seed: 0
+    device: auto                      # auto | cpu | cuda | cuda:N | mps
+    data:       {name: mnist, ...dataset options}
+    networks:   {G: {name: mlp, ...}, D: {name: mlp, ...}}   # roles come from the objective
+    objective:  {name: bce, ...}
+    optimizers: {G: {name: adam, lr: 2.0e-4}, D: {...}}      # one per trained network
+    train:      {batch_size: 100, epochs: 50, ...}           # see TrainSettings
+
+Every mapping is checked strictly against the schema of the component it selects.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import GanzooError, did_you_mean
+from .options import option, to_plain, validate
+from .registry import Component, Registry
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    batch_size: int = option(64, "examples per batch", min=1)
+    steps: int | None = option(None, "training steps (one generator update each); set this or epochs", min=1)
+    epochs: int | None = option(None, "passes over the training data; set this or steps", min=1)
+    log_every: int = option(100, "steps between lines in metrics.jsonl (losses averaged over them)", min=1)
+    sample_every: int = option(1000, "steps between sample grids (samples/step-*.png)", min=1)
+    checkpoint_every: int = option(5000, "steps between checkpoints (one is always written at the end)", min=1)
+    keep_checkpoints: int = option(3, "how many of the newest checkpoints to keep", min=1)
+    grid_size: int = option(64, "images per sample grid, from latents fixed for the whole run", min=1, max=1024)
+
+
+@dataclass(frozen=True)
+class _TopLevel:
+    seed: int = option(0, "seed of every random number generator in the run", min=0)
+    device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+
+
+SECTIONS = ("seed", "device", "data", "networks", "objective", "optimizers", "train")
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A selected component with its validated options."""
+
+    kind: str
+    name: str
+    options: Any
+    component: Component = field(compare=False, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, **to_plain(self.options)}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    source: str
+    seed: int
+    device: str
+    data: Choice
+    networks: Mapping[str, Choice]
+    objective: Choice
+    optimizers: Mapping[str, Choice]
+    train: TrainSettings
+
+    def to_dict(self) -> dict:
+        return {
+            "seed": self.seed,
+            "device": self.device,
+            "data": self.data.to_dict(),
+            "networks": {k: v.to_dict() for k, v in self.networks.items()},
+            "objective": self.objective.to_dict(),
+            "optimizers": {k: v.to_dict() for k, v in self.optimizers.items()},
+            "train": to_plain(self.train),
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+
+    @property
+    def stem(self) -> str:
+        return Path(self.source).stem
+
+
+# --- reading ----------------------------------------------------------------------------
+
+def read_yaml(path: Path) -> dict:
+    """A recipe file as a plain dict; missing files and invalid YAML are one-line errors."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GanzooError(f"{path}: recipe file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GanzooError(f"{path}: cannot read recipe ({exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise GanzooError(f"{path}: invalid YAML{where}: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise GanzooError(f"{path}: a recipe must be a YAML mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def apply_overrides(raw: dict, overrides: tuple[str, ...] | list[str]) -> dict:
+    """Apply `a.b=value` overrides (value parsed as YAML) to a copy of `raw`."""
+    import copy
+
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise GanzooError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. train.steps=1000")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise GanzooError(f"--set {item!r}: the value is not valid YAML") from None
+        node = raw
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise GanzooError(f"--set {item!r}: {'.'.join(parts[:i + 1])} is not a mapping")
+            node = child
+        node[parts[-1]] = value
+        # The run length is train.steps or train.epochs: overriding one clears the other.
+        exclusive = {"train.steps": "epochs", "train.epochs": "steps"}
+        if key in exclusive and value is not None and isinstance(raw.get("train"), dict):
+            raw["train"].pop(exclusive[key], None)
+    return raw
+
+
+def _choice(registry: Registry, kind: str, raw: Any, path: str) -> Choice:
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    if not isinstance(raw, dict):
+        raise GanzooError(f"{path}: expected a mapping with a 'name' key, got {raw!r}")
+    if "name" not in raw:
+        available = ", ".join(sorted(registry.tables[kind])) or "(none)"
+        raise GanzooError(f"{path}.name: missing; choose a {kind}: {available}")
+    name = raw["name"]
+    component = registry.get(kind, name, f"{path}.name")
+    options = validate(component.options, raw, path, ignore=("name",))
+    return Choice(kind, name, options, component)
+
+
+def _roles(raw: Any, path: str) -> dict:
+    if raw is None:
+        raise GanzooError(f"{path}: missing section")
+    if not isinstance(raw, dict):
+        raise GanzooError(f"{path}: expected a mapping of network roles, got {raw!r}")
+    return raw
+
+
+def resolve(raw: dict, registry: Registry, source: str = "recipe") -> Recipe:
+    """Validate a raw recipe mapping into a Recipe (defaults filled in, all options checked)."""
+    try:
+        for key in raw:
+            if key not in SECTIONS:
+                raise GanzooError(f"{key}: unknown top-level key; allowed: {', '.join(SECTIONS)}"
+                                  f"{did_you_mean(key, SECTIONS)}")
+        top = validate(_TopLevel, {k: raw[k] for k in ("seed", "device") if k in raw}, "")
+        if not _DEVICE.match(top.device):
+            raise GanzooError(f"device: expected auto, cpu, cuda, cuda:N or mps, got {top.device!r}")
+        for section in ("data", "objective"):
+            if section not in raw:
+                raise GanzooError(f"{section}: missing section")
+        data = _choice(registry, "dataset", raw["data"], "data")
+        objective = _choice(registry, "objective", raw["objective"], "objective")
+        roles: Mapping[str, str] = getattr(objective.component.build, "networks", {})
+
+        raw_nets = _roles(raw.get("networks"), "networks")
+        for role in raw_nets:
+            if role not in roles:
+                raise GanzooError(f"networks.{role}: objective {objective.name!r} has no network {role!r}; "
+                                  f"it needs: {', '.join(roles)}{did_you_mean(role, roles)}")
+        networks = {}
+        for role, kind in roles.items():
+            if role not in raw_nets:
+                raise GanzooError(f"networks.{role}: missing; objective {objective.name!r} needs a {kind} "
+                                  f"named {role}")
+            networks[role] = _choice(registry, kind, raw_nets[role], f"networks.{role}")
+
+        raw_opts = _roles(raw.get("optimizers"), "optimizers")
+        optimizers = {}
+        for role, spec in raw_opts.items():
+            if role not in networks:
+                raise GanzooError(f"optimizers.{role}: no network {role!r}; networks: {', '.join(networks)}"
+                                  f"{did_you_mean(role, networks)}")
+            optimizers[role] = _choice(registry, "optimizer", spec, f"optimizers.{role}")
+
+        train = validate(TrainSettings, raw.get("train"), "train")
+        if (train.steps is None) == (train.epochs is None):
+            raise GanzooError("train: set exactly one of train.steps and train.epochs "
+                              f"(got steps={train.steps}, epochs={train.epochs})")
+    except GanzooError as exc:
+        raise GanzooError(f"{source}: {exc}") from None
+    return Recipe(str(source), top.seed, top.device, data, MappingProxyType(networks), objective,
+                  MappingProxyType(optimizers), train)
+
+
+def find_recipe(arg: str, recipe_dirs: list[Path]) -> Path:
+    """A recipe path, or a name found as NAME.yaml in the plugins' recipe directories."""
+    path = Path(arg)
+    if path.is_file():
+        return path
+    if path.suffix == "" and len(path.parts) == 1:
+        for d in recipe_dirs:
+            candidate = d / f"{arg}.yaml"
+            if candidate.is_file():
+                return candidate
+    known = sorted({p.stem for d in recipe_dirs if d.is_dir() for p in d.glob("*.yaml")})
+    hint = f"; built-in recipes: {', '.join(known)}" if known else ""
+    raise GanzooError(f"{arg}: recipe file not found{hint}{did_you_mean(path.stem, known)}")
+
+
+def load_recipe(arg: str | Path, overrides: tuple[str, ...] | list[str] = (), plugins=None) -> Recipe:
+    """Read, override and validate a recipe file or built-in recipe name."""
+    from .plugins import load_plugins
+
+    plugins = plugins or load_plugins()
+    path = find_recipe(str(arg), plugins.recipe_dirs())
+    raw = apply_overrides(read_yaml(path), overrides)
+    return resolve(raw, plugins.registry, str(path))
