@@ -4,13 +4,14 @@ The extension surface is `ganzoo.hookspecs` (the hooks) plus the types exported 
 """
 from .errors import GanzooError
 from .hookspecs import hookimpl
-from .objective import GANObjective, Objective, Phase
+from .objective import GANObjective, GANOptions, Objective, Phase, Regularizer
 from .options import NoOptions, option
 from .registry import BuildContext, Component
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BuildContext", "Component", "GANObjective", "GanzooError", "NoOptions", "Objective", "Phase",
+    "BuildContext", "Component", "GANObjective", "GANOptions", "GanzooError", "NoOptions", "Objective", "Phase",
+    "Regularizer",
     "hookimpl", "option", "__version__",
 ]

@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("-o", "--output", metavar="PNG", help="output file (default RUN_DIR/samples/sample-<step>.png)")
     sample.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint (default: the newest)")
     sample.add_argument("--seed", type=int, default=0, help="seed of the latent vectors (default 0)")
+    sample.add_argument("--class", dest="label", type=int, help="class to generate (class-conditional recipes)")
     sample.add_argument("--device", default="cpu", help="device to sample on (default cpu)")
     return p
 
@@ -217,13 +218,13 @@ def cmd_sample(args) -> int:
     nets, objective = build_models(recipe, device, DataInfo(tuple(info["image_shape"]), info["num_classes"],
                                                               info["size"]))
     for role, net in nets.items():
-        try:
-            net.load_state_dict(state["networks"][role])
+        try:  # the EMA weights where the run kept them: they are what samples are made from
+            net.load_state_dict(state.get("ema", {}).get(role) or state["networks"][role])
         except (KeyError, RuntimeError) as exc:
             raise GanzooError(f"{path}: network {role} does not match the recipe ({str(exc).splitlines()[0]})") \
                 from None
         net.eval()
-    inputs = objective.fixed_inputs(nets, args.n, torch.Generator().manual_seed(args.seed))
+    inputs = objective.fixed_inputs(nets, args.n, torch.Generator().manual_seed(args.seed), label=args.label)
     images = objective.sample(nets, inputs)
     output = Path(args.output) if args.output else run_dir / "samples" / f"sample-{state['step']:08d}.png"
     save_grid(images, output)

@@ -23,6 +23,7 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from .data import DataInfo, Dataset
+from .ema import EMA
 from .errors import GanzooError
 from .images import save_grid
 from .objective import Objective
@@ -45,6 +46,9 @@ class Run:
     optimizers: dict[str, torch.optim.Optimizer]
     fixed_inputs: dict[str, torch.Tensor]
     total_steps: int
+    regularizers: list = field(default_factory=list)   # (phase name, Regularizer)
+    schedulers: dict = field(default_factory=dict)     # role -> LR scheduler
+    ema: dict = field(default_factory=dict)            # role -> EMA copy
     step: int = 0
     elapsed: float = 0.0  # training seconds so far, across resumes
     last: dict = field(default_factory=dict)  # the latest logged scalars
@@ -53,6 +57,11 @@ class Run:
     def epoch(self) -> float:
         """Passes over the training data so far."""
         return self.step * batches_per_step(self.objective) / max(1, self.data.batches_per_epoch())
+
+    @property
+    def sampling_nets(self) -> dict[str, nn.Module]:
+        """The networks samples and evaluation use: the EMA copies where there are some."""
+        return {role: self.ema[role].module if role in self.ema else net for role, net in self.nets.items()}
 
     @property
     def metrics_path(self) -> Path:
@@ -109,7 +118,7 @@ def set_rng_state(state: dict, device: torch.device) -> None:
 # --- 2. build -------------------------------------------------------------------------------
 
 def build(recipe: Recipe, device: torch.device):
-    """(data, nets, objective, optimizers) for a recipe, on `device`, seeded."""
+    """(data, nets, objective, optimizers, regularizers) for a recipe, on `device`, seeded."""
     seed_everything(recipe.seed)
     data = recipe.data.component.build(recipe.data.options, BuildContext(device=device, recipe=recipe))
     nets, objective = build_models(recipe, device, data.info)
@@ -120,21 +129,53 @@ def build(recipe: Recipe, device: torch.device):
     ctx = BuildContext(device=device, recipe=recipe, data=data.info)
     optimizers = {role: choice.component.build(choice.options, ctx, nets[role].parameters())
                   for role, choice in recipe.optimizers.items()}
-    return data, nets, objective, optimizers
+    regularizers = []
+    for i, choice in enumerate(recipe.regularizers):
+        reg = choice.component.build(choice.options, ctx)
+        phase = next((p.name for p in objective.phases if reg.network in p.trains), None)
+        if phase is None:
+            raise GanzooError(f"{recipe.source}: regularizers[{i}] ({choice.name}): objective "
+                              f"{recipe.objective.name!r} trains no network {reg.network!r}")
+        regularizers.append((phase, reg))
+    return data, nets, objective, optimizers, regularizers
 
 
 def build_models(recipe: Recipe, device: torch.device, data_info: DataInfo):
     """(nets, objective): what sampling needs, without the dataset or optimisers."""
     ctx = BuildContext(device=device, recipe=recipe, data=data_info)
+    objective = recipe.objective.component.build(recipe.objective.options, ctx)
     nets = {}
     for role, choice in recipe.networks.items():
-        net = choice.component.build(choice.options, ctx)
+        net_ctx = BuildContext(device=device, recipe=recipe, data=objective.network_input(role, data_info))
+        net = choice.component.build(choice.options, net_ctx)
         if not isinstance(net, nn.Module):
             raise GanzooError(f"networks.{role}: {choice.kind} {choice.name!r} built a {type(net).__name__}, "
                               "not a torch.nn.Module")
+        if choice.settings.spectral_norm:
+            add_spectral_norm(net)
         nets[role] = net.to(device)
-    objective = recipe.objective.component.build(recipe.objective.options, ctx)
+    objective.check(nets, data_info, recipe)
     return nets, objective
+
+
+def add_spectral_norm(net: nn.Module) -> None:
+    """Spectral normalisation (one power iteration per forward) on every weight layer."""
+    layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Embedding)
+    for module in list(net.modules()):
+        if isinstance(module, layers):
+            nn.utils.parametrizations.spectral_norm(module)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, settings, total: int):
+    """LR factor per training step: 1, or 1 until decay_start then linearly to 0 at `total`."""
+    if settings.schedule == "constant":
+        return None
+    start = int(settings.decay_start * total)
+
+    def factor(step: int) -> float:
+        return 1.0 if step < start else max(0.0, (total - step) / max(1, total - start))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def batches_per_step(objective: Objective) -> float:
@@ -155,11 +196,18 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
           progress: bool | None = None) -> Run:
     """Train `recipe` in `run_dir` (created), or continue from a loaded checkpoint `resume`."""
     device = pick_device(recipe.device)
-    data, nets, objective, optimizers = build(recipe, device)
+    data, nets, objective, optimizers, regularizers = build(recipe, device)
     grid_rng = torch.Generator().manual_seed(recipe.seed)
     fixed = objective.fixed_inputs(nets, recipe.train.grid_size, grid_rng)
     run = Run(Path(run_dir), recipe, plugins, device, data, nets, objective, optimizers, fixed,
-              total_steps(recipe, objective, data))
+              total_steps(recipe, objective, data), regularizers)
+    for role, choice in recipe.optimizers.items():
+        scheduler = make_scheduler(optimizers[role], choice.settings, run.total_steps)
+        if scheduler is not None:
+            run.schedulers[role] = scheduler
+    for role, choice in recipe.networks.items():
+        if choice.settings.ema_decay is not None:
+            run.ema[role] = EMA(nets[role], choice.settings.ema_decay)
     run.dir.mkdir(parents=True, exist_ok=True)
     (run.dir / "recipe.yaml").write_text(recipe.to_yaml())
 
@@ -187,14 +235,22 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
             for role, net in nets.items():
                 net.requires_grad_(role in phase.grad_networks)
             phase_optimizers = [optimizers[role] for role in phase.trains]
+            phase_regularizers = [r for name, r in run.regularizers if name == phase.name]
             for _ in range(phase.repeats):
                 batch = data.next_batch() if phase.reads_data else None
                 for opt in phase_optimizers:
                     opt.zero_grad(set_to_none=True)
                 loss, terms = objective.loss(phase, nets, batch, scratch)
+                for reg in phase_regularizers:
+                    extra = reg.penalty(objective, nets, scratch) if run.step % reg.every == 0 else None
+                    if extra is not None:
+                        loss = loss + extra[0]
+                        terms = {**terms, **extra[1]}
                 loss.backward()
                 for opt in phase_optimizers:
                     opt.step()
+                for reg in phase_regularizers:
+                    reg.after_step(nets)
                 for name, value in terms.items():
                     value = value.detach()
                     if name in loss_sums:
@@ -202,7 +258,12 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
                         loss_counts[name] += 1
                     else:
                         loss_sums[name], loss_counts[name] = value.clone(), 1
+            for role in phase.trains:
+                if role in run.ema:
+                    run.ema[role].update(nets[role])
         scratch.clear()
+        for scheduler in run.schedulers.values():
+            scheduler.step()
         run.step += 1
         if bar is not None:
             bar.update(1)
@@ -278,10 +339,11 @@ def _log(run: Run, scalars: dict[str, float], bar) -> None:
 
 
 def _sample_grid(run: Run) -> Path:
-    for net in run.nets.values():
+    nets = run.sampling_nets
+    for net in nets.values():
         net.eval()  # BatchNorm uses running statistics; sampling changes no state
     try:
-        images = run.objective.sample(run.nets, run.fixed_inputs)
+        images = run.objective.sample(nets, run.fixed_inputs)
     finally:
         for net in run.nets.values():
             net.train()
@@ -302,6 +364,8 @@ def checkpoint_payload(run: Run) -> dict:
         "plugins": run.plugins.versions(),
         "networks": {role: net.state_dict() for role, net in run.nets.items()},
         "optimizers": {role: opt.state_dict() for role, opt in run.optimizers.items()},
+        "schedulers": {role: s.state_dict() for role, s in run.schedulers.items()},
+        "ema": {role: e.state_dict() for role, e in run.ema.items()},
         "rng": rng_state(run.device),
         "data": run.data.state_dict(),
         "data_info": {"image_shape": list(run.data.info.image_shape), "num_classes": run.data.info.num_classes,
@@ -325,6 +389,10 @@ def _restore(run: Run, state: dict) -> None:
             net.load_state_dict(state["networks"][role])
         for role, opt in run.optimizers.items():
             opt.load_state_dict(state["optimizers"][role])
+        for role, scheduler in run.schedulers.items():
+            scheduler.load_state_dict(state["schedulers"][role])
+        for role, ema in run.ema.items():
+            ema.load_state_dict(state["ema"][role])
         run.data.load_state_dict(state["data"])
         set_rng_state(state["rng"], run.device)
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:

@@ -6,11 +6,16 @@ and returns losses.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Mapping
 
 import torch
 from torch import Tensor, nn
+
+from .data import DataInfo
+from .errors import GanzooError
+from .options import option
 
 
 @dataclass(frozen=True)
@@ -52,16 +57,26 @@ class Objective:
 
     def loss(self, phase: Phase, nets: dict[str, nn.Module], batch: dict[str, Tensor] | None,
              scratch: dict) -> tuple[Tensor, dict[str, Tensor]]:
-        """Return (total loss to backpropagate, {term name: detached-or-not scalar tensor}).
+        """Return (total loss to backpropagate, {term name: scalar tensor to log}).
 
         `scratch` is a dict shared by the phases of one step and emptied after it, so a
-        later phase can reuse what an earlier one computed (e.g. the same fake batch).
+        later phase (or a regulariser) can reuse what an earlier one computed.
         """
         raise NotImplementedError
 
+    def network_input(self, role: str, info: DataInfo) -> DataInfo:
+        """The data shape network `role` is built for (PacGAN's D sees m stacked samples)."""
+        return info
+
+    def check(self, nets: dict[str, nn.Module], info: DataInfo, recipe) -> None:
+        """Raise GanzooError, naming the components, if the networks cannot work together."""
+
     # --- sampling (grids, `ganzoo sample`) -------------------------------------------------
-    def fixed_inputs(self, nets: dict[str, nn.Module], n: int, generator: torch.Generator) -> dict[str, Tensor]:
+    def fixed_inputs(self, nets: dict[str, nn.Module], n: int, generator: torch.Generator,
+                     label: int | None = None) -> dict[str, Tensor]:
         """Inputs drawn once per run (on the CPU, so grids match across devices)."""
+        if label is not None:
+            raise GanzooError("--class: this objective is not class-conditional")
         return {"z": torch.randn(n, nets["G"].latent_dim, generator=generator)}
 
     @torch.no_grad()
@@ -69,7 +84,36 @@ class Objective:
         """Images in [-1, 1], shape (N, C, H, W), for the given fixed inputs."""
         G = nets["G"]
         device = next(G.parameters()).device
-        return G(inputs["z"].to(device))
+        return G(*(inputs[k].to(device) for k in ("z", "y") if k in inputs))
+
+
+class Regularizer:
+    """A term added to the phase that trains `network`, and/or an action after its optimiser step.
+
+    penalty() gets the objective and the step's scratch dict: a GANObjective leaves the
+    real batch, the detached fake batch and the labels there, and offers `critic()` to
+    run D the way the objective does (packing, labels).
+    """
+
+    network: str = "D"
+    every: int = 1  # lazy regularisation: applied on steps divisible by this
+
+    def penalty(self, objective: Objective, nets: dict[str, nn.Module], scratch: dict):
+        """(loss term, {name: tensor}) to add, or None."""
+        return None
+
+    def after_step(self, nets: dict[str, nn.Module]) -> None:
+        """Called right after the network's optimiser stepped (e.g. weight clipping)."""
+
+
+@dataclass(frozen=True)
+class GANOptions:
+    """Options every generator-vs-discriminator objective takes."""
+
+    n_critic: int = option(1, "D updates per G update (each on a fresh real batch)", min=1)
+    pack: int = option(1, "PacGAN: D judges this many samples at once, stacked along channels "
+                          "(Lin et al. 2018)", min=1)
+    conditional: bool = option(False, "class-conditional: G(z, y) and D(x, y) with the data's labels")
 
 
 class GANObjective(Objective):
@@ -83,34 +127,100 @@ class GANObjective(Objective):
     the same z that D was just trained on.
     """
 
-    def __init__(self, batch_size: int, n_critic: int = 1):
-        self.batch_size = batch_size
-        self.n_critic = n_critic
-        reuse = n_critic == 1
+    def __init__(self, options: GANOptions, ctx):
+        self.batch_size = ctx.recipe.train.batch_size
+        self.n_critic = options.n_critic
+        self.pack = options.pack
+        self.conditional = options.conditional
+        self.num_classes = ctx.data.num_classes if ctx.data is not None else None
+        if self.conditional and not self.num_classes:
+            raise GanzooError("objective.conditional: the dataset has no class labels")
+        if self.pack > 1 and self.conditional:
+            raise GanzooError("objective: pack > 1 and conditional: true cannot be combined")
+        if self.batch_size % self.pack:
+            raise GanzooError(f"objective.pack: {self.pack} does not divide train.batch_size "
+                              f"{self.batch_size}; PacGAN needs whole packs")
+        reuse = options.n_critic == 1
         self.phases = (
-            Phase("D", trains=("D",), repeats=n_critic, needs_grad=("D", "G") if reuse else ("D",)),
+            Phase("D", trains=("D",), repeats=options.n_critic, needs_grad=("D", "G") if reuse else ("D",)),
             Phase("G", trains=("G",), reads_data=False),
         )
 
+    # --- the maths subclasses provide -------------------------------------------------------
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
 
     def g_loss(self, fake_out: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
 
-    def latents(self, G: nn.Module, n: int, device) -> Tensor:
-        return torch.randn(n, G.latent_dim, device=device)
+    # --- shared machinery -------------------------------------------------------------------
+    def network_input(self, role, info):
+        if role == "D" and self.pack > 1:
+            c, *rest = info.image_shape
+            return dataclasses.replace(info, image_shape=(c * self.pack, *rest))
+        return info
+
+    def critic(self, D: nn.Module, images: Tensor, labels: Tensor | None = None) -> Tensor:
+        """D's output on `images`, packed for PacGAN, with labels when conditional."""
+        if self.pack > 1:
+            n, c, *rest = images.shape
+            images = images.reshape(n // self.pack, c * self.pack, *rest)  # consecutive samples share a pack
+        return D(images, labels) if self.conditional else D(images)
+
+    def generate(self, G: nn.Module, n: int, device) -> tuple[Tensor, Tensor | None]:
+        z = torch.randn(n, G.latent_dim, device=device)
+        if not self.conditional:
+            return G(z), None
+        labels = torch.randint(0, self.num_classes, (n,), device=device)
+        return G(z, labels), labels
 
     def loss(self, phase, nets, batch, scratch):
         G, D = nets["G"], nets["D"]
         if phase.name == "D":
             real = batch["image"]
-            fake = G(self.latents(G, real.shape[0], real.device))
+            real_labels = batch.get("label") if self.conditional else None
+            fake, fake_labels = self.generate(G, real.shape[0], real.device)
             if self.n_critic == 1:
-                scratch["fake"] = fake  # still attached to G's graph; the G phase backpropagates it
-            return self.d_loss(D(real), D(fake.detach()))
-        fake = scratch.pop("fake", None)
+                scratch["fake_for_G"] = (fake, fake_labels)  # still attached to G's graph
+            fake = fake.detach()
+            scratch.update(real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels)
+            return self.d_loss(self.critic(D, real, real_labels), self.critic(D, fake, fake_labels))
+        fake, labels = scratch.pop("fake_for_G", (None, None))
         if fake is None:
-            device = next(G.parameters()).device
-            fake = G(self.latents(G, self.batch_size, device))
-        return self.g_loss(D(fake))
+            fake, labels = self.generate(G, self.batch_size, next(G.parameters()).device)
+        return self.g_loss(self.critic(D, fake, labels))
+
+    def check(self, nets, info, recipe):
+        G, D = nets["G"], nets["D"]
+        g_name, d_name = recipe.networks["G"].name, recipe.networks["D"].name
+        generator = torch.Generator().manual_seed(0)
+        n = 2 * self.pack
+        device = next(G.parameters()).device
+        z = torch.randn(n, G.latent_dim, generator=generator).to(device)
+        labels = torch.zeros(n, dtype=torch.long, device=device) if self.conditional else None
+        for net in (G, D):
+            net.eval()
+        try:
+            with torch.no_grad():
+                fake = G(z, labels) if self.conditional else G(z)
+                if tuple(fake.shape[1:]) != tuple(info.image_shape):
+                    raise GanzooError(f"networks.G ({g_name}) makes images of shape {tuple(fake.shape[1:])} but the "
+                                      f"data and networks.D ({d_name}) have {tuple(info.image_shape)}")
+                try:
+                    self.critic(D, fake, labels)
+                except (RuntimeError, TypeError, ValueError) as exc:
+                    raise GanzooError(f"networks.D ({d_name}) cannot take networks.G ({g_name})'s images of shape "
+                                      f"{tuple(fake.shape[1:])}: {str(exc).splitlines()[0][:160]}") from None
+        finally:
+            for net in (G, D):
+                net.train()
+
+    def fixed_inputs(self, nets, n, generator, label=None):
+        z = torch.randn(n, nets["G"].latent_dim, generator=generator)
+        if not self.conditional:
+            return super().fixed_inputs(nets, n, generator, label) if label is not None else {"z": z}
+        if label is not None:
+            if not 0 <= label < self.num_classes:
+                raise GanzooError(f"--class: expected a class in [0, {self.num_classes - 1}], got {label}")
+            return {"z": z, "y": torch.full((n,), label, dtype=torch.long)}
+        return {"z": z, "y": torch.arange(n) % self.num_classes}

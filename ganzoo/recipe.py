@@ -5,12 +5,15 @@ A recipe selects one component per slot and gives its options:
     seed: 0
     device: auto                      # auto | cpu | cuda | cuda:N | mps
     data:       {name: mnist, ...dataset options}
-    networks:   {G: {name: mlp, ...}, D: {name: mlp, ...}}   # roles come from the objective
+    networks:   {G: {name: mlp, ...}, D: {name: mlp, spectral_norm: true}}  # roles come from the objective
     objective:  {name: bce, ...}
+    regularizers: [{name: gradient_penalty, weight: 10}]      # optional
     optimizers: {G: {name: adam, lr: 2.0e-4}, D: {...}}      # one per trained network
     train:      {batch_size: 100, epochs: 50, ...}           # see TrainSettings
 
-Every mapping is checked strictly against the schema of the component it selects.
+Every mapping is checked strictly against the schema of the component it selects. Network
+entries also take the keys of NetworkSettings and optimiser entries those of
+OptimizerSettings, whatever component they name.
 """
 from __future__ import annotations
 
@@ -18,12 +21,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 
 from .errors import GanzooError, did_you_mean
-from .options import option, to_plain, validate
+from .options import option, schema_fields, to_plain, validate
 from .registry import Component, Registry
 
 
@@ -40,12 +43,31 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
+class NetworkSettings:
+    """Keys every network entry takes, applied by the loop to any network component."""
+
+    spectral_norm: bool = option(False, "spectral normalisation on every conv, linear and embedding layer "
+                                        "(Miyato et al. 2018)")
+    ema_decay: float | None = option(None, "keep an exponential moving average of the weights with this decay "
+                                           "(e.g. 0.999); samples and evaluation use it", min=0, max=1)
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """Keys every optimiser entry takes: the learning-rate schedule over the run."""
+
+    schedule: Literal["constant", "linear"] = option(
+        "constant", "constant, or linear: constant until decay_start, then linearly to 0 at the last step")
+    decay_start: float = option(0.0, "fraction of the run after which the linear decay starts", min=0, max=1)
+
+
+@dataclass(frozen=True)
 class _TopLevel:
     seed: int = option(0, "seed of every random number generator in the run", min=0)
     device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
 
 
-SECTIONS = ("seed", "device", "data", "networks", "objective", "optimizers", "train")
+SECTIONS = ("seed", "device", "data", "networks", "objective", "regularizers", "optimizers", "train")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -57,9 +79,10 @@ class Choice:
     name: str
     options: Any
     component: Component = field(compare=False, repr=False)
+    settings: Any = None  # NetworkSettings / OptimizerSettings for networks and optimisers
 
     def to_dict(self) -> dict:
-        return {"name": self.name, **to_plain(self.options)}
+        return {"name": self.name, **to_plain(self.options), **(to_plain(self.settings) if self.settings else {})}
 
 
 @dataclass(frozen=True)
@@ -70,6 +93,7 @@ class Recipe:
     data: Choice
     networks: Mapping[str, Choice]
     objective: Choice
+    regularizers: tuple[Choice, ...]
     optimizers: Mapping[str, Choice]
     train: TrainSettings
 
@@ -80,6 +104,7 @@ class Recipe:
             "data": self.data.to_dict(),
             "networks": {k: v.to_dict() for k, v in self.networks.items()},
             "objective": self.objective.to_dict(),
+            "regularizers": [r.to_dict() for r in self.regularizers],
             "optimizers": {k: v.to_dict() for k, v in self.optimizers.items()},
             "train": to_plain(self.train),
         }
@@ -146,7 +171,8 @@ def apply_overrides(raw: dict, overrides: tuple[str, ...] | list[str]) -> dict:
     return raw
 
 
-def _choice(registry: Registry, kind: str, raw: Any, path: str) -> Choice:
+def _choice(registry: Registry, kind: str, raw: Any, path: str, common: type | None = None) -> Choice:
+    """Validate one component entry; keys of the `common` settings schema are split off first."""
     if isinstance(raw, str):
         raw = {"name": raw}
     if not isinstance(raw, dict):
@@ -156,8 +182,20 @@ def _choice(registry: Registry, kind: str, raw: Any, path: str) -> Choice:
         raise GanzooError(f"{path}.name: missing; choose a {kind}: {available}")
     name = raw["name"]
     component = registry.get(kind, name, f"{path}.name")
-    options = validate(component.options, raw, path, ignore=("name",))
-    return Choice(kind, name, options, component)
+    common_keys = tuple(schema_fields(common)) if common else ()
+    own = {k: v for k, v in raw.items() if k not in common_keys}
+    try:
+        options = validate(component.options, own, path, ignore=("name",))
+    except GanzooError as exc:
+        if common_keys and "unknown key; allowed: " in str(exc):  # say that the common keys are allowed too
+            head, _, tail = str(exc).partition("unknown key; allowed: ")
+            key = head.rstrip(": ").rpartition(".")[2]
+            allowed = sorted(set(schema_fields(component.options)) | set(common_keys))
+            raise GanzooError(f"{head}unknown key; allowed: {', '.join(allowed)}{did_you_mean(key, allowed)}") \
+                from None
+        raise
+    settings = validate(common, {k: raw[k] for k in common_keys if k in raw}, path) if common else None
+    return Choice(kind, name, options, component, settings)
 
 
 def _roles(raw: Any, path: str) -> dict:
@@ -195,7 +233,12 @@ def resolve(raw: dict, registry: Registry, source: str = "recipe") -> Recipe:
             if role not in raw_nets:
                 raise GanzooError(f"networks.{role}: missing; objective {objective.name!r} needs a {kind} "
                                   f"named {role}")
-            networks[role] = _choice(registry, kind, raw_nets[role], f"networks.{role}")
+            networks[role] = _choice(registry, kind, raw_nets[role], f"networks.{role}", NetworkSettings)
+
+        raw_regs = raw.get("regularizers") or []
+        if not isinstance(raw_regs, list):
+            raise GanzooError(f"regularizers: expected a list of {{name: ...}} entries, got {raw_regs!r}")
+        regularizers = tuple(_choice(registry, "regularizer", r, f"regularizers[{i}]") for i, r in enumerate(raw_regs))
 
         raw_opts = _roles(raw.get("optimizers"), "optimizers")
         optimizers = {}
@@ -203,7 +246,7 @@ def resolve(raw: dict, registry: Registry, source: str = "recipe") -> Recipe:
             if role not in networks:
                 raise GanzooError(f"optimizers.{role}: no network {role!r}; networks: {', '.join(networks)}"
                                   f"{did_you_mean(role, networks)}")
-            optimizers[role] = _choice(registry, "optimizer", spec, f"optimizers.{role}")
+            optimizers[role] = _choice(registry, "optimizer", spec, f"optimizers.{role}", OptimizerSettings)
 
         train = validate(TrainSettings, raw.get("train"), "train")
         if (train.steps is None) == (train.epochs is None):
@@ -211,7 +254,7 @@ def resolve(raw: dict, registry: Registry, source: str = "recipe") -> Recipe:
                               f"(got steps={train.steps}, epochs={train.epochs})")
     except GanzooError as exc:
         raise GanzooError(f"{source}: {exc}") from None
-    return Recipe(str(source), top.seed, top.device, data, MappingProxyType(networks), objective,
+    return Recipe(str(source), top.seed, top.device, data, MappingProxyType(networks), objective, regularizers,
                   MappingProxyType(optimizers), train)
 
 

@@ -13,7 +13,8 @@ from .options import NoOptions
 #:   objective:                build(options, ctx) -> ganzoo.Objective
 #:   dataset:                  build(options, ctx) -> ganzoo.data.Dataset
 #:   optimizer:                build(options, ctx, params) -> torch.optim.Optimizer
-KINDS = ("generator", "discriminator", "objective", "dataset", "optimizer")
+#:   regularizer:              build(options, ctx) -> ganzoo.Regularizer
+KINDS = ("generator", "discriminator", "objective", "regularizer", "dataset", "optimizer")
 
 
 @dataclass(frozen=True)

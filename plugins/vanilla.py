@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo import Component, GANObjective, hookimpl, option
+from ganzoo import Component, GANObjective, GANOptions, hookimpl, option
 
 
 @dataclass(frozen=True)
@@ -58,21 +58,23 @@ class MLPDiscriminator(nn.Module):
 
 
 @dataclass(frozen=True)
-class BCEOptions:
+class BCEOptions(GANOptions):
     generator_loss: Literal["non_saturating", "minimax"] = option(
         "non_saturating", "G minimises -log D(G(z)) (non_saturating, the seed) or log(1 - D(G(z))) (minimax)")
-    n_critic: int = option(1, "D updates per G update", min=1)
+    label_smoothing: float = option(0.0, "one-sided: D's target for real images is 1 - this "
+                                         "(Salimans et al. 2016)", min=0, max=0.5)
 
 
 class BCEObjective(GANObjective):
     """Binary cross-entropy GAN loss: D on real=1 / fake=0; G on fake=1 (non-saturating)."""
 
     def __init__(self, options: BCEOptions, ctx):
-        super().__init__(ctx.recipe.train.batch_size, n_critic=options.n_critic)
+        super().__init__(options, ctx)
         self.minimax = options.generator_loss == "minimax"
+        self.real_target = 1.0 - options.label_smoothing
 
     def d_loss(self, real_out, fake_out):
-        real = F.binary_cross_entropy_with_logits(real_out, torch.ones_like(real_out))
+        real = F.binary_cross_entropy_with_logits(real_out, torch.full_like(real_out, self.real_target))
         fake = F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))
         total = real + fake
         return total, {"D": total, "D/real": real, "D/fake": fake}
