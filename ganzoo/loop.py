@@ -219,7 +219,7 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
     bar = _progress_bar(run, progress)
     log_every, sample_every = recipe.train.log_every, recipe.train.sample_every
     checkpoint_every = recipe.train.checkpoint_every
-    batch_size = recipe.train.batch_size
+    images_per_step = recipe.train.batch_size * batches_per_step(objective)
     loss_sums: dict[str, torch.Tensor] = {}
     loss_counts: dict[str, int] = {}
     scratch: dict = {}
@@ -275,7 +275,8 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
             loss_sums, loss_counts = {}, {}
             now = time.perf_counter()
             run.elapsed += now - window_start
-            scalars["images_per_s"] = (run.step - window_step) * batch_size / max(now - window_start, 1e-9)
+            # images/s counts the real images drawn (n_critic batches per step for WGAN)
+            scalars["images_per_s"] = (run.step - window_step) * images_per_step / max(now - window_start, 1e-9)
             window_start, window_step = now, run.step
             _log(run, scalars, bar)
         if run.step % sample_every == 0 or last_step:
@@ -296,7 +297,7 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
     seconds = time.perf_counter() - start_time
     trained = run.step - start_step
     if trained:
-        _print(f"done: {trained} steps in {seconds:.1f} s ({trained * batch_size / seconds:,.0f} images/s); "
+        _print(f"done: {trained} steps in {seconds:.1f} s ({trained * images_per_step / seconds:,.0f} images/s); "
                f"samples in {run.dir / 'samples'}, checkpoints in {run.checkpoint_dir}")
     plugins.hook.ganzoo_train_end(run=run, step=run.step)
     return run

@@ -155,9 +155,12 @@ class GANObjective(Objective):
 
     # --- shared machinery -------------------------------------------------------------------
     def network_input(self, role, info):
+        # Networks see class labels only when the objective is conditional, and PacGAN's D
+        # sees `pack` samples stacked along channels.
+        info = dataclasses.replace(info, num_classes=info.num_classes if self.conditional else None)
         if role == "D" and self.pack > 1:
             c, *rest = info.image_shape
-            return dataclasses.replace(info, image_shape=(c * self.pack, *rest))
+            info = dataclasses.replace(info, image_shape=(c * self.pack, *rest))
         return info
 
     def critic(self, D: nn.Module, images: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -202,7 +205,12 @@ class GANObjective(Objective):
             net.eval()
         try:
             with torch.no_grad():
-                fake = G(z, labels) if self.conditional else G(z)
+                try:
+                    fake = G(z, labels) if self.conditional else G(z)
+                except (RuntimeError, TypeError, ValueError) as exc:
+                    raise GanzooError(f"networks.G ({g_name}) failed on a test batch"
+                                      f"{' with class labels' if self.conditional else ''}: "
+                                      f"{str(exc).splitlines()[0][:160]}") from None
                 if tuple(fake.shape[1:]) != tuple(info.image_shape):
                     raise GanzooError(f"networks.G ({g_name}) makes images of shape {tuple(fake.shape[1:])} but the "
                                       f"data and networks.D ({d_name}) have {tuple(info.image_shape)}")

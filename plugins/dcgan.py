@@ -1,0 +1,140 @@
+"""DCGAN (Radford et al. 2015): all-convolutional generator and discriminator.
+
+G: z -> ConvTranspose to a 7x7 (28-px images) or 4x4 (32, 64 px) map, then stride-2
+   ConvTranspose stages that halve the channels, BatchNorm + ReLU, tanh out.
+D: stride-2 convs that double the channels, LeakyReLU 0.2, BatchNorm except on the first
+   layer, then one conv over the last map to a single output. No pooling, no FC hidden layers.
+Weights from N(0, 0.02); normalisation scales from N(1, 0.02), biases 0 (as the paper's code).
+
+Class-conditional when the objective is (`objective.conditional: true`): G takes one-hot
+labels next to z (Mirza & Osindero 2014); D adds a projection term <embed(y), sum-pooled
+features> (Miyato & Koyama 2018).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganzoo import Component, GanzooError, hookimpl, option
+
+
+def _layout(size: int, what: str) -> tuple[int, int]:
+    """(base map size, number of stride-2 stages) for an image side: 7·2^k or 4·2^k."""
+    for base in (7, 4):
+        stages = math.log2(size / base) if size % base == 0 else -1
+        if stages >= 1 and stages.is_integer():
+            return base, int(stages)
+    raise GanzooError(f"{what}: DCGAN needs square images of side 7·2^k or 4·2^k (28, 32, 64, ...), got {size}")
+
+
+def init_dcgan(module: nn.Module) -> None:
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)) and module.weight is not None:
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":  # LayerNorm over (C, H, W), the WGAN-GP paper's suggested critic norm
+        return nn.GroupNorm(1, channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    return nn.Identity()
+
+
+@dataclass(frozen=True)
+class GeneratorOptions:
+    latent_dim: int = option(100, "size of z", min=1)
+    width: int = option(64, "channels of the last hidden layer (doubled per stage towards z)", min=1)
+
+
+@dataclass(frozen=True)
+class DiscriminatorOptions:
+    width: int = option(64, "channels of the first layer (doubled per stage)", min=1)
+    norm: Literal["batch", "layer", "instance", "none"] = option(
+        "batch", "normalisation after every conv but the first: batch (DCGAN), none or layer (WGAN-GP critic)")
+    channels: int | None = option(None, "input channels; default: the data's", min=1)
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, latent_dim: int, width: int, image_shape: tuple[int, int, int], num_classes: int | None):
+        super().__init__()
+        channels, height, side = image_shape
+        if height != side:
+            raise GanzooError(f"networks.G: DCGAN needs square images, got {height}x{side}")
+        base, stages = _layout(side, "networks.G")
+        self.latent_dim = latent_dim
+        self.num_classes = num_classes
+        ch = width * 2 ** (stages - 1)
+        layers = [nn.ConvTranspose2d(latent_dim + (num_classes or 0), ch, base, 1, 0, bias=False),
+                  nn.BatchNorm2d(ch), nn.ReLU(True)]
+        for _ in range(stages - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(init_dcgan)
+
+    def forward(self, z, labels=None):
+        if self.num_classes:
+            z = torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """Returns raw outputs (logits, or critic values for WGAN), shape (N, 1)."""
+
+    def __init__(self, width: int, norm: str, image_shape: tuple[int, int, int], num_classes: int | None):
+        super().__init__()
+        channels, height, side = image_shape
+        if height != side:
+            raise GanzooError(f"networks.D: DCGAN needs square images, got {height}x{side}")
+        base, stages = _layout(side, "networks.D")
+        layers = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        ch = width
+        for _ in range(stages - 1):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), _norm(norm, ch * 2),
+                       nn.LeakyReLU(0.2, True)]
+            ch *= 2
+        self.features = nn.Sequential(*layers)
+        self.out = nn.Conv2d(ch, 1, base, 1, 0)
+        self.embed = nn.Embedding(num_classes, ch) if num_classes else None
+        self.apply(init_dcgan)
+
+    def forward(self, x, labels=None):
+        h = self.features(x)
+        out = self.out(h).view(x.shape[0], 1)
+        if self.embed is not None:  # projection discriminator
+            out = out + (self.embed(labels) * h.sum(dim=(2, 3))).sum(dim=1, keepdim=True)
+        return out
+
+
+def build_generator(o: GeneratorOptions, ctx):
+    return DCGANGenerator(o.latent_dim, o.width, ctx.data.image_shape, ctx.data.num_classes)
+
+
+def build_discriminator(o: DiscriminatorOptions, ctx):
+    shape = ctx.data.image_shape
+    if o.channels is not None:
+        shape = (o.channels, *shape[1:])
+    return DCGANDiscriminator(o.width, o.norm, shape, ctx.data.num_classes)
+
+
+@hookimpl
+def ganzoo_add_components():
+    return [
+        Component("generator", "dcgan", build_generator, GeneratorOptions,
+                  "DCGAN transposed-conv generator, 28/32/64 px, 1 or 3 channels (Radford et al. 2015)"),
+        Component("discriminator", "dcgan", build_discriminator, DiscriminatorOptions,
+                  "DCGAN strided-conv discriminator; norm batch/layer/none; projection when conditional"),
+    ]

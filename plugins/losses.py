@@ -1,0 +1,77 @@
+"""Combinable GAN losses and the R1 regulariser, for any generator / discriminator pair.
+
+lsgan  least squares (Mao et al. 2017): D: ½E[(D(x)-b)²] + ½E[(D(G(z))-a)²]; G: ½E[(D(G(z))-c)²]
+hinge  (Lim & Ye 2017; Miyato et al. 2018): D: E[relu(1-D(x))] + E[relu(1+D(G(z)))]; G: -E[D(G(z))]
+r1     (Mescheder et al. 2018): + γ/2 E‖∇D(x_real)‖², optionally lazy (every k steps, scaled by k)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ganzoo import Component, GANObjective, GANOptions, Regularizer, hookimpl, option
+
+
+@dataclass(frozen=True)
+class LSGANOptions(GANOptions):
+    a: float = option(0.0, "target for fake images in D's loss")
+    b: float = option(1.0, "target for real images in D's loss")
+    c: float = option(1.0, "target G wants D to give its images")
+
+
+class LSGAN(GANObjective):
+    def __init__(self, options: LSGANOptions, ctx):
+        super().__init__(options, ctx)
+        self.a, self.b, self.c = options.a, options.b, options.c
+
+    def d_loss(self, real_out, fake_out):
+        real = 0.5 * (real_out - self.b).pow(2).mean()
+        fake = 0.5 * (fake_out - self.a).pow(2).mean()
+        total = real + fake
+        return total, {"D": total, "D/real": real, "D/fake": fake}
+
+    def g_loss(self, fake_out):
+        loss = 0.5 * (fake_out - self.c).pow(2).mean()
+        return loss, {"G": loss}
+
+
+class Hinge(GANObjective):
+    def d_loss(self, real_out, fake_out):
+        real = F.relu(1.0 - real_out).mean()
+        fake = F.relu(1.0 + fake_out).mean()
+        total = real + fake
+        return total, {"D": total, "D/real": real, "D/fake": fake}
+
+    def g_loss(self, fake_out):
+        loss = -fake_out.mean()
+        return loss, {"G": loss}
+
+
+@dataclass(frozen=True)
+class R1Options:
+    gamma: float = option(10.0, "weight γ of γ/2·E‖∇D(x_real)‖²", min=0)
+    every: int = option(1, "lazy regularisation: apply every k steps, scaled by k (StyleGAN2 uses 16)", min=1)
+    network: str = option("D", "the discriminator role to regularise")
+
+
+class R1(Regularizer):
+    def __init__(self, options: R1Options, ctx):
+        self.gamma, self.every, self.network = options.gamma, options.every, options.network
+
+    def penalty(self, objective, nets, scratch):
+        real = scratch["real"].detach().requires_grad_(True)
+        out = objective.critic(nets[self.network], real, scratch.get("real_labels"))
+        (grad,) = torch.autograd.grad(out.sum(), real, create_graph=True)
+        r1 = 0.5 * self.gamma * grad.pow(2).reshape(out.shape[0], -1).sum(1).mean()
+        return r1 * self.every, {f"{self.network}/r1": r1}
+
+
+@hookimpl
+def ganzoo_add_components():
+    return [
+        Component("objective", "lsgan", LSGAN, LSGANOptions, "least-squares GAN loss, a=0 b=1 c=1 (Mao et al. 2017)"),
+        Component("objective", "hinge", Hinge, GANOptions, "hinge loss (Lim & Ye 2017; SNGAN, Miyato et al. 2018)"),
+        Component("regularizer", "r1", R1, R1Options, "R1 gradient penalty on real data (Mescheder et al. 2018)"),
+    ]

@@ -1,0 +1,215 @@
+"""Objectives, regularisers and training tricks against hand-computed values on tiny examples."""
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from ganzoo import GANOptions
+from ganzoo.data import DataInfo
+from ganzoo.ema import EMA
+from ganzoo.loop import add_spectral_norm, make_scheduler
+from ganzoo.recipe import OptimizerSettings
+from ganzoo_plugins.losses import R1, LSGAN, Hinge, LSGANOptions, R1Options
+from ganzoo_plugins.vanilla import BCEObjective, BCEOptions
+from ganzoo_plugins.wgan import (ClipOptions, GradientPenalty, GradientPenaltyOptions, Wasserstein,
+                                 WassersteinOptions, WeightClip)
+
+from conftest import RECIPES, quick
+
+
+def ctx(batch_size=4, num_classes=None, shape=(1, 2, 2)):
+    recipe = SimpleNamespace(train=SimpleNamespace(batch_size=batch_size))
+    return SimpleNamespace(recipe=recipe, data=DataInfo(shape, num_classes, 100), device=torch.device("cpu"))
+
+
+REAL = torch.tensor([[2.0], [-1.0]])
+FAKE = torch.tensor([[0.5], [-3.0]])
+
+
+def sp(x):  # softplus, by hand
+    return math.log1p(math.exp(x))
+
+
+def test_bce_non_saturating_minimax_and_label_smoothing():
+    bce = BCEObjective(BCEOptions(), ctx())
+    d, terms = bce.d_loss(REAL, FAKE)
+    real = (sp(-2.0) + sp(1.0)) / 2          # -log sigmoid(x) = softplus(-x)
+    fake = (sp(0.5) + sp(-3.0)) / 2          # -log(1 - sigmoid(x)) = softplus(x)
+    assert d.item() == pytest.approx(real + fake, rel=1e-6)
+    assert terms["D/real"].item() == pytest.approx(real, rel=1e-6)
+    assert bce.g_loss(FAKE)[0].item() == pytest.approx((sp(-0.5) + sp(3.0)) / 2, rel=1e-6)
+    minimax = BCEObjective(BCEOptions(generator_loss="minimax"), ctx())
+    assert minimax.g_loss(FAKE)[0].item() == pytest.approx(-fake, rel=1e-6)  # log(1 - D(G(z)))
+    smoothed = BCEObjective(BCEOptions(label_smoothing=0.1), ctx())
+    # target 0.9: 0.9·softplus(-x) + 0.1·softplus(x)
+    expected = (0.9 * sp(-2.0) + 0.1 * sp(2.0) + 0.9 * sp(1.0) + 0.1 * sp(-1.0)) / 2
+    assert smoothed.d_loss(REAL, FAKE)[1]["D/real"].item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_lsgan_hinge_and_wasserstein_on_known_outputs():
+    ls = LSGAN(LSGANOptions(), ctx())
+    assert ls.d_loss(REAL, FAKE)[0].item() == pytest.approx(0.5 * (1 + 4) / 2 + 0.5 * (0.25 + 9) / 2)
+    assert ls.g_loss(FAKE)[0].item() == pytest.approx(0.5 * (0.25 + 16) / 2)
+    hinge = Hinge(GANOptions(), ctx())
+    # D: mean(relu(1 - [2, -1])) + mean(relu(1 + [0.5, -3])) = (0 + 2)/2 + (1.5 + 0)/2
+    assert hinge.d_loss(REAL, FAKE)[0].item() == pytest.approx(1.0 + 0.75)
+    assert hinge.g_loss(FAKE)[0].item() == pytest.approx(1.25)
+    w = Wasserstein(WassersteinOptions(), ctx())
+    d, terms = w.d_loss(REAL, FAKE)
+    assert d.item() == pytest.approx(-1.25 - 0.5) and terms["W"].item() == pytest.approx(0.5 + 1.25)
+    assert w.g_loss(FAKE)[0].item() == pytest.approx(1.25)
+
+
+class LinearCritic(nn.Module):
+    """D(x) = w·x + b: its gradient is w everywhere."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.lin = nn.Linear(w.numel(), 1)
+        with torch.no_grad():
+            self.lin.weight.copy_(w.view(1, -1))
+            self.lin.bias.fill_(0.3)
+
+    def forward(self, x):
+        return self.lin(x.flatten(1))
+
+
+def test_gradient_penalty_and_r1_of_a_linear_critic():
+    w = torch.tensor([3.0, 0.0, 4.0, 0.0])  # ‖w‖ = 5
+    nets = {"D": LinearCritic(w)}
+    objective = Wasserstein(WassersteinOptions(), ctx())
+    scratch = {"real": torch.randn(4, 1, 2, 2), "fake": torch.randn(4, 1, 2, 2), "real_labels": None}
+    gp, terms = GradientPenalty(GradientPenaltyOptions(weight=10.0), ctx()).penalty(objective, nets, scratch)
+    assert gp.item() == pytest.approx(10.0 * (5 - 1) ** 2)
+    assert gp.requires_grad  # it trains D (through the double backward)
+    r1, _ = R1(R1Options(gamma=2.0, every=4), ctx()).penalty(objective, nets, scratch)
+    assert r1.item() == pytest.approx(2.0 / 2 * 25 * 4)  # γ/2·‖w‖², scaled by `every`
+
+
+def test_gradient_penalty_norms_are_taken_per_pack():
+    # PacGAN with pack 2: D sees 2 stacked samples, so one gradient norm per pack of two.
+    w = torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])  # ‖w‖ = √2 over the stacked input
+    objective = Wasserstein(WassersteinOptions(pack=2), ctx(batch_size=4))
+    scratch = {"real": torch.randn(4, 1, 2, 2), "fake": torch.randn(4, 1, 2, 2), "real_labels": None}
+    gp, _ = GradientPenalty(GradientPenaltyOptions(weight=1.0), ctx()).penalty(
+        objective, {"D": LinearCritic(w)}, scratch)
+    assert gp.item() == pytest.approx((math.sqrt(2) - 1) ** 2, rel=1e-5)
+
+
+def test_weight_clipping_keeps_every_parameter_inside_c_after_a_step():
+    D = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    opt = torch.optim.RMSprop(D.parameters(), lr=1.0)  # a huge step pushes weights far out
+    D(torch.randn(16, 4)).mean().backward()
+    opt.step()
+    assert max(p.abs().max().item() for p in D.parameters()) > 0.01
+    WeightClip(ClipOptions(clip=0.01), ctx()).after_step({"D": D})
+    assert all(p.abs().max().item() <= 0.01 for p in D.parameters())
+
+
+def test_spectral_norm_makes_each_largest_singular_value_one():
+    D = nn.Sequential(nn.Conv2d(1, 8, 4, 2, 1), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(8 * 14 * 14, 1))
+    add_spectral_norm(D)
+    for _ in range(20):  # one power iteration per training-mode forward
+        D(torch.randn(2, 1, 28, 28))
+    for layer in (D[0], D[3]):
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2).item()
+        assert sigma == pytest.approx(1.0, abs=1e-3)
+
+
+def test_ema_equals_the_closed_form_running_average():
+    net = nn.Linear(3, 2)
+    decay, weights = 0.9, [net.weight.detach().clone()]
+    ema = EMA(net, decay)
+    for _ in range(5):
+        with torch.no_grad():
+            net.weight.add_(torch.randn_like(net.weight))
+        weights.append(net.weight.detach().clone())
+        ema.update(net)
+    k = len(weights) - 1  # e_k = d^k·p_0 + (1 - d)·Σ_{i=1..k} d^(k-i)·p_i
+    expected = decay ** k * weights[0] + sum((1 - decay) * decay ** (k - i) * weights[i] for i in range(1, k + 1))
+    assert torch.allclose(ema.module.weight, expected, atol=1e-6)
+
+
+def test_linear_lr_decay_by_hand():
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = make_scheduler(opt, OptimizerSettings(schedule="linear", decay_start=0.6), total=10)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+    # constant for steps 0-5, then 0.1·(10 - s)/(10 - 6) for s = 6..9
+    assert lrs == pytest.approx([0.1] * 6 + [0.1, 0.075, 0.05, 0.025])
+
+
+def test_n_critic_counts_critic_steps_per_generator_step(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("run", RECIPES / "wgan_mnist.yaml", "--out", run, *quick(3), "--set", "train.batch_size=8")[0] == 0
+    state = torch.load(run / "checkpoints" / "step-00000003.pt", weights_only=True)
+    assert state["optimizers"]["D"]["state"][0]["step"].item() == 15  # 5 critic steps per G step
+    assert state["optimizers"]["G"]["state"][0]["step"].item() == 3
+    # Weight clipping held for the whole run.
+    assert max(v.abs().max().item() for k, v in state["networks"]["D"].items()
+               if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))) <= 0.01
+
+
+def test_mixing_plugins_mlp_generator_dcgan_discriminator_hinge(cli, tmp_path):
+    run = tmp_path / "run"
+    code, _, err = cli("run", RECIPES / "vanilla_mnist.yaml", "--out", run, *quick(3),
+                       "--set", "networks.D={name: dcgan, width: 16, spectral_norm: true}",
+                       "--set", "objective={name: hinge}")
+    assert code == 0, err
+    state = torch.load(run / "checkpoints" / "step-00000003.pt", weights_only=True)
+    assert "features.0.parametrizations.weight.original" in state["networks"]["D"]
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["networks.D={name: dcgan, channels: 3}"],
+     "networks.D (dcgan) cannot take networks.G (mlp)'s images of shape (1, 28, 28)"),
+    (["networks.G={name: mlp}", "objective={name: bce, pack: 3}"],
+     "objective.pack: 3 does not divide train.batch_size 100; PacGAN needs whole packs"),
+    (["objective={name: bce, conditional: true}"],
+     "networks.G (mlp) failed on a test batch with class labels"),
+])
+def test_incompatible_combinations_name_both_parts(cli, tmp_path, sets, message):
+    args = [a for s in sets for a in ("--set", s)]
+    code, _, err = cli("run", RECIPES / "vanilla_mnist.yaml", "--out", tmp_path / "run", *quick(2), *args)
+    assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_pacgan_discriminator_sees_stacked_samples(cli, tmp_path):
+    run = tmp_path / "run"
+    code, _, err = cli("run", RECIPES / "dcgan_mnist.yaml", "--out", run, *quick(2),
+                       "--set", "objective.pack=2", "--set", "train.batch_size=16")
+    assert code == 0, err
+    state = torch.load(run / "checkpoints" / "step-00000002.pt", weights_only=True)
+    assert state["networks"]["D"]["features.0.weight"].shape[1] == 2  # 2 packed grey images
+
+
+def test_conditional_sampling_by_class(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("run", RECIPES / "cdcgan_mnist.yaml", "--out", run, *quick(2), "--set", "train.batch_size=16")[0] == 0
+    for label in (3, 7):
+        code, out, err = cli("sample", run, "-n", "8", "--class", str(label), "-o", tmp_path / f"{label}.png")
+        assert code == 0, err
+    assert (tmp_path / "3.png").read_bytes() != (tmp_path / "7.png").read_bytes()
+    code, _, err = cli("sample", run, "--class", "12")
+    assert code == 2 and "--class: expected a class in [0, 9], got 12" in err
+
+
+def test_unconditional_run_refuses_a_class(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("run", RECIPES / "vanilla_mnist.yaml", "--out", run, *quick(2))[0] == 0
+    code, _, err = cli("sample", run, "--class", "3")
+    assert code == 2 and "not class-conditional" in err
+
+
+def test_ema_generator_is_what_samples_come_from(cli, tmp_path):
+    run = tmp_path / "run"
+    code, _, err = cli("run", RECIPES / "vanilla_mnist.yaml", "--out", run, *quick(5),
+                       "--set", "networks.G.ema_decay=0.5")
+    assert code == 0, err
+    state = torch.load(run / "checkpoints" / "step-00000005.pt", weights_only=True)
+    assert not torch.equal(state["ema"]["G"]["fc3.weight"], state["networks"]["G"]["fc3.weight"])
