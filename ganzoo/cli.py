@@ -59,6 +59,19 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0, help="seed of the latent vectors (default 0)")
     sample.add_argument("--class", dest="label", type=int, help="class to generate (class-conditional recipes)")
     sample.add_argument("--device", default="cpu", help="device to sample on (default cpu)")
+
+    ev = sub.add_parser("eval", help="score a run's checkpoint with metrics")
+    ev.add_argument("run_dir", metavar="RUN_DIR")
+    ev.add_argument("--metrics", default="", metavar="NAME,...", help="metrics to compute (default: the recipe's)")
+    ev.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint (default: the newest)")
+    ev.add_argument("--seed", type=int, help="seed of the samples (default: the recipe's eval.seed)")
+    ev.add_argument("--device", default="auto", help="device (default auto)")
+
+    clf = sub.add_parser("train-classifier", help="train the MNIST / Fashion-MNIST classifier used by metrics")
+    clf.add_argument("--data", required=True, choices=["mnist", "fashion_mnist"])
+    clf.add_argument("--root", help="data root (default: $GANZOO_DATA, then the user cache directory)")
+    clf.add_argument("--epochs", type=int, default=4)
+    clf.add_argument("--seed", type=int, default=0)
     return p
 
 
@@ -200,8 +213,8 @@ def cmd_sample(args) -> int:
     import torch
 
     from . import checkpoint as ckpt
-    from .data import DataInfo
-    from .images import save_grid
+    from .data import info_from_dict
+    from .images import save_samples
     from .loop import build_models, pick_device
     from .plugins import load_plugins
     from .recipe import resolve
@@ -214,9 +227,7 @@ def cmd_sample(args) -> int:
     plugins = load_plugins()
     recipe = resolve(state["recipe"], plugins.registry, str(path))
     device = pick_device(args.device)
-    info = state["data_info"]
-    nets, objective = build_models(recipe, device, DataInfo(tuple(info["image_shape"]), info["num_classes"],
-                                                              info["size"]))
+    nets, objective = build_models(recipe, device, info_from_dict(state["data_info"]))
     for role, net in nets.items():
         try:  # the EMA weights where the run kept them: they are what samples are made from
             net.load_state_dict(state.get("ema", {}).get(role) or state["networks"][role])
@@ -227,13 +238,62 @@ def cmd_sample(args) -> int:
     inputs = objective.fixed_inputs(nets, args.n, torch.Generator().manual_seed(args.seed), label=args.label)
     images = objective.sample(nets, inputs)
     output = Path(args.output) if args.output else run_dir / "samples" / f"sample-{state['step']:08d}.png"
-    save_grid(images, output)
+    save_samples(images, output, info_from_dict(state["data_info"]))
     print(output)
     return 0
 
 
+def cmd_eval(args) -> int:
+    import dataclasses
+    import json
+
+    from . import checkpoint as ckpt
+    from .data import info_from_dict
+    from .evaluation import build_evaluator
+    from .loop import build_models, pick_device
+    from .plugins import load_plugins
+    from .recipe import resolve
+
+    run_dir = Path(args.run_dir)
+    path = _newest_checkpoint(run_dir, args.checkpoint)
+    state = ckpt.load(path)
+    plugins = load_plugins()
+    recipe = resolve(state["recipe"], plugins.registry, str(path))
+    if args.seed is not None:
+        if args.seed < 0:
+            raise GanzooError(f"eval --seed: expected an integer >= 0, got {args.seed}")
+        recipe = dataclasses.replace(recipe, eval=dataclasses.replace(recipe.eval, seed=args.seed))
+    device = pick_device(args.device)
+    info = info_from_dict(state["data_info"])
+    nets, objective = build_models(recipe, device, info)
+    for role, net in nets.items():
+        net.load_state_dict(state.get("ema", {}).get(role) or state["networks"][role])
+    names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    evaluator = build_evaluator(recipe, plugins.registry, device, names or None)
+    if evaluator is None:
+        raise GanzooError(f"{run_dir}: the recipe has no eval.metrics; name some with --metrics, e.g. --metrics fid")
+    scores, fingerprints = evaluator.evaluate(objective, nets, info, device)
+    result = {"checkpoint": str(path), "step": state["step"], "seed": recipe.eval.seed, "scores": scores,
+              "fingerprints": fingerprints}
+    out = run_dir / f"eval-step-{state['step']:08d}.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_train_classifier(args) -> int:
+    from .features import classifier_path, train_classifier
+
+    if not 1 <= args.epochs <= 100:
+        raise GanzooError(f"train-classifier --epochs: expected an integer in [1, 100], got {args.epochs}")
+    record = train_classifier(args.data, root=args.root, epochs=args.epochs, seed=args.seed)
+    print(f"{args.data} classifier: test accuracy {record['test_accuracy']:.2%}, trained in {record['seconds']:.0f} s, "
+          f"sha256 {record['sha256'][:16]}..., saved to {classifier_path(args.data)}")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "plugins": cmd_plugins,
-            "recipe": cmd_recipe, "sample": cmd_sample}
+            "recipe": cmd_recipe, "sample": cmd_sample, "eval": cmd_eval, "train-classifier": cmd_train_classifier}
 
 
 def _table(header, rows) -> None:

@@ -26,9 +26,24 @@ DATA_ENV = "GANZOO_DATA"
 class DataInfo:
     """What networks need to know about the data."""
 
-    image_shape: tuple[int, ...]  # (C, H, W)
+    image_shape: tuple[int, ...]  # (C, H, W), or (D,) for points
     num_classes: int | None
     size: int                     # examples in the split
+    features: str | None = None   # default feature network for metrics (e.g. "mnist_lenet")
+    centers: tuple | None = None  # mode centres of a toy mixture, for plots and mode counts
+    center_std: float | None = None
+
+
+def info_to_dict(info: DataInfo) -> dict:
+    """DataInfo as plain lists and numbers (for checkpoints)."""
+    from .options import to_plain
+    return to_plain(info)
+
+
+def info_from_dict(d: dict) -> DataInfo:
+    def tuples(x):
+        return tuple(tuples(v) for v in x) if isinstance(x, list) else x
+    return DataInfo(**{k: tuples(v) for k, v in d.items()})
 
 
 class Dataset:
@@ -43,6 +58,10 @@ class Dataset:
     def batches_per_epoch(self) -> int:
         raise NotImplementedError
 
+    def examples(self, n: int, generator: torch.Generator) -> Tensor:
+        """Up to n examples, as the model sees them, chosen by `generator` (for metrics)."""
+        raise NotImplementedError
+
     def state_dict(self) -> dict:
         return {}
 
@@ -50,22 +69,21 @@ class Dataset:
         pass
 
 
-class DeviceImageDataset(Dataset):
-    """A whole image split as one uint8 tensor on the device, sampled without replacement.
+class DeviceDataset(Dataset):
+    """A whole split as one tensor on the device, sampled without replacement.
 
-    Each epoch is a fresh permutation drawn from the dataset's own torch.Generator (its
-    state is checkpointed, so a resumed run sees the same batches). A trailing partial
-    batch is dropped so that every step has the same shape.
+    uint8 images (N, C, H, W) are normalised to [-1, 1] per batch, on the device; float
+    data (e.g. 2D points) is used as it is. Each epoch is a fresh permutation drawn from
+    the dataset's own torch.Generator (its state is checkpointed, so a resumed run sees
+    the same batches). A trailing partial batch is dropped so every step has one shape.
     """
 
-    def __init__(self, images: Tensor, labels: Tensor | None, batch_size: int, device: torch.device,
-                 seed: int, num_classes: int | None = None):
-        if images.dtype != torch.uint8 or images.dim() != 4:
-            raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
-        n = images.shape[0]
+    def __init__(self, data: Tensor, labels: Tensor | None, batch_size: int, device: torch.device,
+                 seed: int, num_classes: int | None = None, features: str | None = None, **info):
+        n = data.shape[0]
         if batch_size > n:
             raise GanzooError(f"train.batch_size: {batch_size} is larger than the dataset ({n} examples)")
-        self.images = images.to(device)
+        self.data = data.to(device)
         self.labels = None if labels is None else labels.to(device=device, dtype=torch.long)
         self.batch_size = batch_size
         self.device = device
@@ -73,7 +91,14 @@ class DeviceImageDataset(Dataset):
         self.generator.manual_seed(seed)
         self.perm = torch.empty(0, dtype=torch.long, device=device)
         self.cursor = 0
-        self.info = DataInfo(tuple(images.shape[1:]), num_classes, n)
+        self.info = DataInfo(tuple(self.sample_shape()), num_classes, n, features, **info)
+
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape[1:])
+
+    def gather(self, index: Tensor) -> Tensor:
+        """The examples at `index`, as the model sees them."""
+        return self.normalise(self.data[index])
 
     def batches_per_epoch(self) -> int:
         return self.info.size // self.batch_size
@@ -84,12 +109,21 @@ class DeviceImageDataset(Dataset):
             self.cursor = 0
         index = self.perm[self.cursor:self.cursor + self.batch_size]
         self.cursor += self.batch_size
-        # Same arithmetic as torchvision's ToTensor() + Normalize(0.5, 0.5): x/255, -0.5, /0.5.
-        image = self.images[index].float().div_(255).sub_(0.5).div_(0.5)
-        batch = {"image": image}
+        batch = {"image": self.gather(index)}
         if self.labels is not None:
             batch["label"] = self.labels[index]
         return batch
+
+    @staticmethod
+    def normalise(data: Tensor) -> Tensor:
+        if data.dtype != torch.uint8:
+            return data
+        # Same arithmetic as torchvision's ToTensor() + Normalize(0.5, 0.5): x/255, -0.5, /0.5.
+        return data.float().div_(255).sub_(0.5).div_(0.5)
+
+    def examples(self, n, generator):
+        index = torch.randperm(self.info.size, generator=generator)[:n].to(self.device)
+        return self.gather(index)
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "perm": self.perm.cpu(), "cursor": self.cursor}

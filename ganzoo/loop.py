@@ -22,10 +22,11 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
-from .data import DataInfo, Dataset
+from .data import DataInfo, Dataset, info_to_dict
 from .ema import EMA
 from .errors import GanzooError
-from .images import save_grid
+from .evaluation import build_evaluator, is_better
+from .images import save_samples
 from .objective import Objective
 from .plugins import Plugins
 from .recipe import Recipe
@@ -49,6 +50,8 @@ class Run:
     regularizers: list = field(default_factory=list)   # (phase name, Regularizer)
     schedulers: dict = field(default_factory=dict)     # role -> LR scheduler
     ema: dict = field(default_factory=dict)            # role -> EMA copy
+    evaluator: object = None                           # ganzoo.evaluation.Evaluator, if the recipe has metrics
+    best: dict = field(default_factory=dict)           # {"key", "value", "step"} of the best evaluation
     step: int = 0
     elapsed: float = 0.0  # training seconds so far, across resumes
     last: dict = field(default_factory=dict)  # the latest logged scalars
@@ -208,6 +211,8 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
     for role, choice in recipe.networks.items():
         if choice.settings.ema_decay is not None:
             run.ema[role] = EMA(nets[role], choice.settings.ema_decay)
+    run.evaluator = build_evaluator(recipe, plugins.registry, device)
+    can_evaluate = run.evaluator is not None or bool(plugins.hook.ganzoo_evaluate.get_hookimpls())
     run.dir.mkdir(parents=True, exist_ok=True)
     (run.dir / "recipe.yaml").write_text(recipe.to_yaml())
 
@@ -223,7 +228,10 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
     loss_sums: dict[str, torch.Tensor] = {}
     loss_counts: dict[str, int] = {}
     scratch: dict = {}
-    window_start, window_step = time.perf_counter(), run.step
+    # Training time excludes evaluations: `clock` is where the current stretch of training
+    # started; each log window's images/s uses only the training seconds inside it.
+    clock = time.perf_counter()
+    window_step, window_seconds = run.step, 0.0
     start_step, start_time = run.step, time.perf_counter()
 
     # 4. the step loop. Nothing here reads a value back from the device: losses are summed
@@ -274,24 +282,28 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
             scalars = _read_losses(loss_sums, loss_counts)  # the one host sync per window
             loss_sums, loss_counts = {}, {}
             now = time.perf_counter()
-            run.elapsed += now - window_start
+            run.elapsed += now - clock
+            window_seconds += now - clock
+            clock = now
             # images/s counts the real images drawn (n_critic batches per step for WGAN)
-            scalars["images_per_s"] = (run.step - window_step) * images_per_step / max(now - window_start, 1e-9)
-            window_start, window_step = now, run.step
+            scalars["images_per_s"] = (run.step - window_step) * images_per_step / max(window_seconds, 1e-9)
+            window_step, window_seconds = run.step, 0.0
             _log(run, scalars, bar)
         if run.step % sample_every == 0 or last_step:
             _sample_grid(run)
-        if run.step % checkpoint_every == 0 or last_step:
-            _checkpoint(run)
+        improved = False
+        if can_evaluate and (last_step or (recipe.eval.every is not None and run.step % recipe.eval.every == 0)):
+            now = time.perf_counter()
+            run.elapsed += now - clock
+            window_seconds += now - clock
+            improved = _evaluate(run, bar)
+            clock = time.perf_counter()
+        if run.step % checkpoint_every == 0 or last_step or improved:
+            _checkpoint(run, best=improved)
 
     # 6. end
     for net in nets.values():
         net.requires_grad_(True)
-    results = {}
-    for result in plugins.hook.ganzoo_evaluate(run=run, step=run.step):
-        results.update(result or {})
-    if results:
-        _log(run, results, bar)
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - start_time
@@ -328,8 +340,10 @@ def _read_losses(sums: dict[str, torch.Tensor], counts: dict[str, int]) -> dict[
     return {f"loss/{n}": v / counts[n] for n, v in zip(names, values)}
 
 
-def _log(run: Run, scalars: dict[str, float], bar) -> None:
+def _log(run: Run, scalars: dict[str, float], bar, fingerprints: dict | None = None) -> None:
     record = {"step": run.step, "epoch": round(run.epoch, 4), "time": round(run.elapsed, 3), **scalars}
+    if fingerprints:
+        record["fingerprints"] = fingerprints
     with open(run.metrics_path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
     run.last.update(scalars)
@@ -348,9 +362,29 @@ def _sample_grid(run: Run) -> Path:
     finally:
         for net in run.nets.values():
             net.train()
-    path = save_grid(images, run.dir / "samples" / f"step-{run.step:08d}.png")
+    path = save_samples(images, run.dir / "samples" / f"step-{run.step:08d}.png", run.data.info)
     run.plugins.hook.ganzoo_sample_grid(run=run, step=run.step, path=path)
     return path
+
+
+def _evaluate(run: Run, bar) -> bool:
+    """Score the sampling networks; log the scores with fingerprints; True if this is the best so far."""
+    scores, fingerprints = {}, {}
+    if run.evaluator is not None:
+        scores, fingerprints = run.evaluator.evaluate(run.objective, run.sampling_nets, run.data.info, run.device)
+    for result in run.plugins.hook.ganzoo_evaluate(run=run, step=run.step):
+        scores.update(result or {})  # plugins may add scores of their own
+    _log(run, {f"eval/{k}": v for k, v in scores.items()}, bar, fingerprints=fingerprints)
+    goals = run.evaluator.goals() if run.evaluator is not None else {}
+    key = run.recipe.eval.best or next(iter(goals), None)
+    improved = key in scores and is_better(goals.get(key, "min"), scores[key], run.best.get("value"))
+    if improved:
+        run.best = {"key": key, "value": scores[key], "step": run.step}
+    summary = {"final": {"step": run.step, **scores}, "best": run.best, "fingerprints": fingerprints}
+    tmp = run.dir / ".scores.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2))
+    tmp.replace(run.dir / "scores.json")
+    return improved
 
 
 def checkpoint_payload(run: Run) -> dict:
@@ -369,15 +403,18 @@ def checkpoint_payload(run: Run) -> dict:
         "ema": {role: e.state_dict() for role, e in run.ema.items()},
         "rng": rng_state(run.device),
         "data": run.data.state_dict(),
-        "data_info": {"image_shape": list(run.data.info.image_shape), "num_classes": run.data.info.num_classes,
-                      "size": run.data.info.size},
+        "data_info": info_to_dict(run.data.info),
+        "best": run.best,
         "fixed_inputs": run.fixed_inputs,
     }
 
 
-def _checkpoint(run: Run) -> Path:
+def _checkpoint(run: Run, best: bool = False) -> Path:
     path = ckpt.checkpoint_path(run.checkpoint_dir, run.step)
-    ckpt.save_atomic(checkpoint_payload(run), path)
+    payload = checkpoint_payload(run)
+    ckpt.save_atomic(payload, path)
+    if best:
+        ckpt.save_atomic(payload, run.checkpoint_dir / "best.pt")
     ckpt.prune(run.checkpoint_dir, run.recipe.train.keep_checkpoints)
     run.plugins.hook.ganzoo_checkpoint(run=run, step=run.step, path=path)
     return path
@@ -402,6 +439,7 @@ def _restore(run: Run, state: dict) -> None:
     run.fixed_inputs = {k: v for k, v in state["fixed_inputs"].items()}
     run.step = int(state["step"])
     run.elapsed = float(state.get("elapsed", 0.0))
+    run.best = dict(state.get("best") or {})
     _truncate_metrics(run.metrics_path, run.step)
 
 

@@ -43,6 +43,14 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
+class EvalSettings:
+    every: int | None = option(None, "steps between evaluations (and at the end); null: only at the end", min=1)
+    best: str | None = option(None, "score that picks the best checkpoint (e.g. fid); default: the first metric's "
+                                    "first score")
+    seed: int = option(0, "seed of the evaluation samples: the same checkpoint and seed give the same score", min=0)
+
+
+@dataclass(frozen=True)
 class NetworkSettings:
     """Keys every network entry takes, applied by the loop to any network component."""
 
@@ -67,7 +75,7 @@ class _TopLevel:
     device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
 
 
-SECTIONS = ("seed", "device", "data", "networks", "objective", "regularizers", "optimizers", "train")
+SECTIONS = ("seed", "device", "data", "networks", "objective", "regularizers", "optimizers", "train", "eval")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -96,6 +104,8 @@ class Recipe:
     regularizers: tuple[Choice, ...]
     optimizers: Mapping[str, Choice]
     train: TrainSettings
+    eval: EvalSettings = EvalSettings()
+    metrics: tuple[Choice, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -107,6 +117,7 @@ class Recipe:
             "regularizers": [r.to_dict() for r in self.regularizers],
             "optimizers": {k: v.to_dict() for k, v in self.optimizers.items()},
             "train": to_plain(self.train),
+            "eval": {**to_plain(self.eval), "metrics": [m.to_dict() for m in self.metrics]},
         }
 
     def to_yaml(self) -> str:
@@ -252,10 +263,25 @@ def resolve(raw: dict, registry: Registry, source: str = "recipe") -> Recipe:
         if (train.steps is None) == (train.epochs is None):
             raise GanzooError("train: set exactly one of train.steps and train.epochs "
                               f"(got steps={train.steps}, epochs={train.epochs})")
+
+        raw_eval = raw.get("eval") or {}
+        if not isinstance(raw_eval, dict):
+            raise GanzooError(f"eval: expected a mapping, got {raw_eval!r}")
+        eval_settings = validate(EvalSettings, {k: v for k, v in raw_eval.items() if k != "metrics"}, "eval")
+        raw_metrics = raw_eval.get("metrics") or []
+        if not isinstance(raw_metrics, list):
+            raise GanzooError(f"eval.metrics: expected a list of {{name: ...}} entries, got {raw_metrics!r}")
+        metrics = tuple(_choice(registry, "metric", m, f"eval.metrics[{i}]") for i, m in enumerate(raw_metrics))
+        goals = {}
+        for m in metrics:
+            goals.update(getattr(m.component.build, "goals", {}))
+        if eval_settings.best is not None and eval_settings.best not in goals:
+            raise GanzooError(f"eval.best: {eval_settings.best!r} is not a score of the metrics; scores: "
+                              f"{', '.join(goals) or '(no metrics)'}{did_you_mean(eval_settings.best, goals)}")
     except GanzooError as exc:
         raise GanzooError(f"{source}: {exc}") from None
     return Recipe(str(source), top.seed, top.device, data, MappingProxyType(networks), objective, regularizers,
-                  MappingProxyType(optimizers), train)
+                  MappingProxyType(optimizers), train, eval_settings, metrics)
 
 
 def find_recipe(arg: str, recipe_dirs: list[Path]) -> Path:

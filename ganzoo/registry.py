@@ -14,7 +14,9 @@ from .options import NoOptions
 #:   dataset:                  build(options, ctx) -> ganzoo.data.Dataset
 #:   optimizer:                build(options, ctx, params) -> torch.optim.Optimizer
 #:   regularizer:              build(options, ctx) -> ganzoo.Regularizer
-KINDS = ("generator", "discriminator", "objective", "regularizer", "dataset", "optimizer")
+#:   metric:                   build(options, ctx) -> ganzoo.evaluation.Metric (its class has `goals`)
+#:   features:                 build(options, ctx) -> ganzoo.features.FeatureNet
+KINDS = ("generator", "discriminator", "objective", "regularizer", "dataset", "optimizer", "metric", "features")
 
 
 @dataclass(frozen=True)

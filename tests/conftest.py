@@ -49,3 +49,19 @@ def quick(steps: int = 20, **extra) -> list[str]:
     for k, v in sets.items():
         out += ["--set", f"{k}={v}"]
     return out
+
+
+@pytest.fixture(scope="session")
+def mnist_classifier(data_root, tmp_path_factory):
+    """The MNIST classifier, trained once per test session into a private cache (GANZOO_CACHE)."""
+    cache = tmp_path_factory.mktemp("cache")
+    previous = os.environ.get("GANZOO_CACHE")
+    os.environ["GANZOO_CACHE"] = str(cache)
+    from ganzoo.features import train_classifier
+
+    record = train_classifier("mnist", root=str(data_root))
+    yield record
+    if previous is None:
+        os.environ.pop("GANZOO_CACHE", None)
+    else:
+        os.environ["GANZOO_CACHE"] = previous

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ganzoo import GanzooError
-from ganzoo.data import FASHION_MNIST, MNIST, DeviceImageDataset, IdxSource, load_idx_images, read_idx
+from ganzoo.data import FASHION_MNIST, MNIST, DeviceDataset, IdxSource, load_idx_images, read_idx
 
 
 def test_mnist_from_the_read_only_root(data_root, monkeypatch):
@@ -46,7 +46,7 @@ def test_batches_match_torchvision_normalisation_and_cover_each_epoch(data_root)
 
     images, labels = load_idx_images(MNIST, "test", str(data_root), download=False)
     images, labels = images[:1000], labels[:1000]
-    data = DeviceImageDataset(images, labels, batch_size=100, device=torch.device("cpu"), seed=0, num_classes=10)
+    data = DeviceDataset(images, labels, batch_size=100, device=torch.device("cpu"), seed=0, num_classes=10)
     assert data.info.image_shape == (1, 28, 28) and data.batches_per_epoch() == 10
 
     seen = []

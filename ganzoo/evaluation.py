@@ -1,0 +1,151 @@
+"""Evaluation: metric components scored on samples from a run's networks.
+
+The same Evaluator runs during training (at `eval.every`) and in `ganzoo eval`, with the
+same seed, so a checkpoint scores the same in both. Samples come from a generator of their
+own: evaluating never touches the training random state.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+import torch
+from torch import Tensor
+
+from .errors import GanzooError
+from .registry import BuildContext
+
+
+class Metric:
+    """Base class of metric components.
+
+    goals:  {score key: "min" or "max"}: which way is better, for picking the best checkpoint.
+    __call__(ev) -> {score key: value} on the run's samples.
+    floor(ev)    -> {score key + "_floor": value} for real data against real data (train vs
+                    test) where that means something, else {}.
+    fingerprint(ev) -> what the score depends on: feature network and weights hash, layer,
+                    sample counts, reference split. Stored next to every score.
+    """
+
+    goals: Mapping[str, str] = {}
+
+    def __call__(self, ev: "EvalContext") -> dict[str, float]:
+        raise NotImplementedError
+
+    def floor(self, ev: "EvalContext") -> dict[str, float]:
+        return {}
+
+    def fingerprint(self, ev: "EvalContext") -> dict:
+        return {}
+
+
+class EvalContext:
+    """Shared, cached inputs of the metrics of one evaluation: samples, real data, features."""
+
+    def __init__(self, recipe, registry, objective, nets, data_info, device, seed: int):
+        self.recipe, self.registry, self.objective, self.nets = recipe, registry, objective, nets
+        self.data_info, self.device, self.seed = data_info, device, seed
+        self._fake: Tensor | None = None
+        self._cache: dict = {}
+
+    # --- samples ----------------------------------------------------------------------------
+    def fake(self, n: int) -> Tensor:
+        """n generated samples in [-1, 1] (the same ones for every metric of this evaluation)."""
+        if self._fake is None or len(self._fake) < n:
+            generator = torch.Generator().manual_seed(self.seed)
+            inputs = self.objective.fixed_inputs(self.nets, n, generator)
+            for net in self.nets.values():
+                net.eval()
+            chunks = []
+            with torch.no_grad():
+                for start in range(0, n, 500):
+                    part = {k: v[start:start + 500] for k, v in inputs.items()}
+                    chunks.append(self.objective.sample(self.nets, part).float())
+            self._fake = torch.cat(chunks)
+        return self._fake[:n]
+
+    def real(self, split: str, n: int) -> Tensor:
+        """Up to n real examples of a split, in [-1, 1], the same for a given seed."""
+        key = ("real", split, n)
+        if key not in self._cache:
+            choice = self.recipe.data
+            if not any(f.name == "split" for f in dataclasses.fields(choice.options)):
+                raise GanzooError(f"eval: dataset {choice.name!r} has no `split` option, so no {split} reference")
+            options = dataclasses.replace(choice.options, split=split)
+            data = choice.component.build(options, BuildContext(device=self.device, recipe=self.recipe))
+            self._cache[key] = data.examples(n, torch.Generator().manual_seed(self.seed + 1))
+        return self._cache[key]
+
+    # --- features ---------------------------------------------------------------------------
+    def feature_net(self, name: str | None):
+        name = name or self.data_info.features
+        if not name:
+            raise GanzooError(f"eval: dataset {self.recipe.data.name!r} has no default feature network; "
+                              "set the metric's `features` option")
+        key = ("net", name)
+        if key not in self._cache:
+            component = self.registry.get("features", name, "features")
+            options = component.options()
+            self._cache[key] = component.build(options, BuildContext(device=self.device, recipe=self.recipe))
+        return self._cache[key]
+
+    def features(self, net_name: str | None, source: str, n: int) -> Tensor:
+        """Features of n samples: source "fake", or a real split ("train", "test")."""
+        net = self.feature_net(net_name)
+        key = ("features", net.name, source, n)
+        if key not in self._cache:
+            images = self.fake(n) if source == "fake" else self.real(source, n)
+            self._cache[key] = net.features(images).cpu()
+        return self._cache[key]
+
+
+class Evaluator:
+    """Runs a recipe's metrics; keeps floors so each is computed once per run."""
+
+    def __init__(self, recipe, registry, metrics: list[tuple[str, Metric]]):
+        self.recipe, self.registry = recipe, registry
+        self.metrics = metrics
+        self._floors: dict[str, float] | None = None
+
+    def goals(self) -> dict[str, str]:
+        return {k: v for _, m in self.metrics for k, v in m.goals.items()}
+
+    def evaluate(self, objective, nets, data_info, device) -> tuple[dict[str, float], dict]:
+        """({score: value, score_floor: value}, {metric name: fingerprint})."""
+        ev = EvalContext(self.recipe, self.registry, objective, nets, data_info, device, self.recipe.eval.seed)
+        scores, fingerprints = {}, {}
+        try:
+            for name, metric in self.metrics:
+                scores.update(metric(ev))
+                fingerprints[name] = metric.fingerprint(ev)
+            if self._floors is None:
+                self._floors = {}
+                for name, metric in self.metrics:
+                    self._floors.update(metric.floor(ev))
+        finally:
+            for net in nets.values():
+                net.train()
+        return {**scores, **self._floors}, fingerprints
+
+
+def build_evaluator(recipe, registry, device, metric_names: list[str] | None = None) -> Evaluator | None:
+    """The recipe's metrics (or the named ones, with their recipe options where given)."""
+    from .recipe import Choice
+
+    choices = list(recipe.metrics)
+    if metric_names:
+        by_name = {c.name: c for c in choices}
+        choices = []
+        for name in metric_names:
+            if name not in by_name:
+                component = registry.get("metric", name, "--metrics")
+                by_name[name] = Choice("metric", name, component.options(), component)
+            choices.append(by_name[name])
+    if not choices:
+        return None
+    ctx = BuildContext(device=device, recipe=recipe)
+    return Evaluator(recipe, registry, [(c.name, c.component.build(c.options, ctx)) for c in choices])
+
+
+def is_better(goal: str, new: float, old: float | None) -> bool:
+    return old is None or (new < old if goal == "min" else new > old)

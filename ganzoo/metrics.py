@@ -1,0 +1,153 @@
+"""The maths of the evaluation metrics, as plain functions on features, probabilities or points.
+
+Everything here is independent of networks and runs: the metric components in
+`ganzoo_plugins.metrics` feed these with features from a feature network.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import scipy.linalg
+import torch
+from torch import Tensor
+
+
+# --- Fréchet distance (FID) ---------------------------------------------------------------
+
+def feature_statistics(features: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (unbiased) covariance of (N, D) features, in float64."""
+    x = features.detach().double().cpu().numpy()
+    return x.mean(axis=0), np.cov(x, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     eps: float = 1e-6) -> float:
+    """‖μ1 - μ2‖² + Tr(Σ1 + Σ2 - 2(Σ1Σ2)^½), as in Heusel et al. 2017 and pytorch-fid."""
+    diff = mu1 - mu2
+    with warnings.catch_warnings():  # a singular product is handled just below
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+    if not np.isfinite(covmean).all():  # singular product: nudge both covariances (pytorch-fid does the same)
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def fid(fake_features: Tensor, real_features: Tensor) -> float:
+    return frechet_distance(*feature_statistics(fake_features), *feature_statistics(real_features))
+
+
+# --- Kernel Inception Distance (KID) --------------------------------------------------------
+
+def mmd2_unbiased(x: Tensor, y: Tensor) -> Tensor:
+    """Unbiased MMD² with the cubic polynomial kernel k(a, b) = (a·b / d + 1)³ (Bińkowski et al. 2018)."""
+    d = x.shape[1]
+    m = x.shape[0]
+    kxx = (x @ x.T / d + 1) ** 3
+    kyy = (y @ y.T / d + 1) ** 3
+    kxy = (x @ y.T / d + 1) ** 3
+    off_diagonal = m * (m - 1)
+    return ((kxx.sum() - kxx.diagonal().sum()) / off_diagonal + (kyy.sum() - kyy.diagonal().sum()) / off_diagonal
+            - 2 * kxy.mean())
+
+
+def kid(fake_features: Tensor, real_features: Tensor, subsets: int = 100, subset_size: int = 1000,
+        generator: torch.Generator | None = None) -> tuple[float, float]:
+    """Mean and standard deviation of the unbiased MMD² over random subsets."""
+    x, y = fake_features.double().cpu(), real_features.double().cpu()
+    m = min(subset_size, len(x), len(y))
+    values = []
+    for _ in range(subsets):
+        i = torch.randperm(len(x), generator=generator)[:m]
+        j = torch.randperm(len(y), generator=generator)[:m]
+        values.append(mmd2_unbiased(x[i], y[j]))
+    values = torch.stack(values)
+    return float(values.mean()), float(values.std(unbiased=False))
+
+
+# --- Inception Score ---------------------------------------------------------------------------
+
+def inception_score(probs: Tensor, splits: int = 10) -> tuple[float, float]:
+    """exp(E_x KL(p(y|x) ‖ p(y))) per split; mean and standard deviation over the splits."""
+    p = probs.double().cpu()
+    scores = []
+    for part in p.chunk(splits):
+        marginal = part.mean(dim=0, keepdim=True)
+        kl = (part * (torch.log(part.clamp_min(1e-12)) - torch.log(marginal.clamp_min(1e-12)))).sum(dim=1)
+        scores.append(torch.exp(kl.mean()))
+    scores = torch.stack(scores)
+    return float(scores.mean()), float(scores.std(unbiased=False))
+
+
+# --- Improved precision and recall (Kynkäänniemi et al. 2019) ----------------------------------
+
+def _kth_neighbour_radii(features: Tensor, k: int, chunk: int = 2048) -> Tensor:
+    radii = []
+    for start in range(0, len(features), chunk):
+        d = torch.cdist(features[start:start + chunk], features)
+        radii.append(d.kthvalue(k + 1, dim=1).values)  # +1: the point itself is at distance 0
+    return torch.cat(radii)
+
+
+def _inside_manifold(queries: Tensor, support: Tensor, radii: Tensor, chunk: int = 2048) -> Tensor:
+    inside = []
+    for start in range(0, len(queries), chunk):
+        d = torch.cdist(queries[start:start + chunk], support)
+        inside.append((d <= radii.unsqueeze(0)).any(dim=1))
+    return torch.cat(inside)
+
+
+def precision_recall(fake_features: Tensor, real_features: Tensor, k: int = 3) -> tuple[float, float]:
+    """Precision: fakes inside the real k-NN manifold; recall: reals inside the fake manifold."""
+    fake, real = fake_features.float(), real_features.float()
+    precision = _inside_manifold(fake, real, _kth_neighbour_radii(real, k)).float().mean()
+    recall = _inside_manifold(real, fake, _kth_neighbour_radii(fake, k)).float().mean()
+    return float(precision), float(recall)
+
+
+# --- Mode coverage -------------------------------------------------------------------------------
+
+def kl_to_uniform(counts: Tensor, num_modes: int) -> float:
+    """KL(p ‖ uniform) for the histogram `counts` over `num_modes` modes (0·log 0 = 0)."""
+    total = counts.sum()
+    if total == 0:
+        return float("inf")
+    p = counts.double() / total
+    p = p[p > 0]
+    return float((p * torch.log(p * num_modes)).sum())
+
+
+def stacked_mnist_modes(digits: Tensor) -> tuple[int, float]:
+    """(modes covered, KL to uniform over 1000) from the (N, 3) digits classified per channel."""
+    modes = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+    counts = torch.bincount(modes.long().cpu(), minlength=1000)
+    return int((counts > 0).sum()), kl_to_uniform(counts, 1000)
+
+
+def modes_2d(samples: Tensor, centers: Tensor, std: float) -> tuple[int, float, float]:
+    """PacGAN protocol: (modes captured, fraction of high-quality samples, reverse KL).
+
+    A sample is high quality if it lies within 3 standard deviations of its nearest mode;
+    a mode is captured if at least one high-quality sample is nearest to it. The reverse KL
+    is KL(p_gen ‖ uniform) over the modes of the high-quality samples.
+    """
+    d = torch.cdist(samples.double().cpu(), centers.double().cpu())
+    nearest_distance, nearest = d.min(dim=1)
+    high_quality = nearest_distance < 3 * std
+    counts = torch.bincount(nearest[high_quality], minlength=len(centers))
+    return int((counts > 0).sum()), float(high_quality.double().mean()), kl_to_uniform(counts, len(centers))
+
+
+def ring_centers(modes: int = 8, radius: float = 1.0) -> Tensor:
+    """`modes` distinct angles 2πi/modes (not linspace(0, 2π, modes), which repeats 0 = 2π)."""
+    angles = torch.arange(modes, dtype=torch.float64) * (2 * math.pi / modes)
+    return torch.stack([radius * torch.cos(angles), radius * torch.sin(angles)], dim=1)
+
+
+def grid_centers(side: int = 5, spacing: float = 2.0) -> Tensor:
+    coords = (torch.arange(side, dtype=torch.float64) - (side - 1) / 2) * spacing
+    return torch.cartesian_prod(coords, coords)

@@ -1,0 +1,240 @@
+"""Built-in metrics and feature networks.
+
+Scores (see ganzoo.metrics for the maths):
+  fid                 Fréchet distance of features, 10k samples vs 10k test images (Heusel et al. 2017)
+  kid                 kernel distance with its standard deviation over subsets (Bińkowski et al. 2018)
+  inception_score     on the dataset's classifier (Salimans et al. 2016)
+  precision_recall    k-NN manifolds, k = 3 (Kynkäänniemi et al. 2019)
+  stacked_mnist_modes modes out of 1000 and KL to uniform, 26k samples (VEEGAN / PacGAN protocol)
+  modes_2d            modes, % high-quality samples, reverse KL, 2,500 samples (PacGAN protocol)
+Feature networks: mnist_lenet, fashion_lenet (trained by ganzoo, cached), inception_v3 (local file).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ganzoo import Component, GanzooError, NoOptions, __version__, hookimpl, option
+from ganzoo import metrics as M
+from ganzoo.evaluation import Metric
+from ganzoo.features import InceptionFeatures, load_classifier
+
+
+def _fingerprint(ev, features: str | None, **counts) -> dict:
+    net = ev.feature_net(features)
+    return {**net.fingerprint(), **counts, "ganzoo": __version__}
+
+
+# --- feature networks -------------------------------------------------------------------------------
+
+def _classifier(dataset: str):
+    def build(options, ctx):
+        root = getattr(ctx.recipe.data.options, "root", None) if ctx.recipe is not None else None
+        return load_classifier(dataset, ctx.device, root=root)
+    return build
+
+
+@dataclass(frozen=True)
+class InceptionOptions:
+    weights: str = option("~/.cache/ganzoo/inception_v3_google-0cc3c7bd.pth",
+                          "local file of torchvision's Inception-v3 ImageNet weights (never downloaded)")
+
+
+# --- distances on features --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FIDOptions:
+    features: str | None = option(None, "feature network (default: the dataset's, e.g. mnist_lenet)")
+    samples: int = option(10000, "generated samples", min=2)
+    reference: str = option("test", "real split compared against")
+    reference_samples: int = option(10000, "real examples (at most the split's size)", min=2)
+
+
+class FID(Metric):
+    goals = {"fid": "min"}
+
+    def __init__(self, o: FIDOptions, ctx):
+        self.o = o
+
+    def __call__(self, ev):
+        fake = ev.features(self.o.features, "fake", self.o.samples)
+        real = ev.features(self.o.features, self.o.reference, self.o.reference_samples)
+        return {"fid": M.fid(fake, real)}
+
+    def floor(self, ev):  # real training images against the reference split
+        train = ev.features(self.o.features, "train", self.o.samples)
+        real = ev.features(self.o.features, self.o.reference, self.o.reference_samples)
+        return {"fid_floor": M.fid(train, real)}
+
+    def fingerprint(self, ev):
+        return _fingerprint(ev, self.o.features, samples=self.o.samples, reference=self.o.reference,
+                            reference_samples=len(ev.features(self.o.features, self.o.reference,
+                                                              self.o.reference_samples)))
+
+
+@dataclass(frozen=True)
+class KIDOptions(FIDOptions):
+    subsets: int = option(100, "random subsets", min=1)
+    subset_size: int = option(1000, "samples per subset", min=2)
+
+
+class KID(FID):
+    goals = {"kid": "min"}
+
+    def __init__(self, o: KIDOptions, ctx):
+        self.o = o
+
+    def _kid(self, ev, source):
+        a = ev.features(self.o.features, source, self.o.samples)
+        b = ev.features(self.o.features, self.o.reference, self.o.reference_samples)
+        return M.kid(a, b, self.o.subsets, self.o.subset_size, torch.Generator().manual_seed(ev.seed))
+
+    def __call__(self, ev):
+        mean, std = self._kid(ev, "fake")
+        return {"kid": mean, "kid_std": std}
+
+    def floor(self, ev):
+        return {"kid_floor": self._kid(ev, "train")[0]}
+
+    def fingerprint(self, ev):
+        return {**super().fingerprint(ev), "subsets": self.o.subsets, "subset_size": self.o.subset_size}
+
+
+@dataclass(frozen=True)
+class PROptions(FIDOptions):
+    k: int = option(3, "neighbour that sets each manifold radius", min=1)
+
+
+class PrecisionRecall(FID):
+    goals = {"precision": "max", "recall": "max"}
+
+    def __init__(self, o: PROptions, ctx):
+        self.o = o
+
+    def _pr(self, ev, source):
+        a = ev.features(self.o.features, source, self.o.samples)
+        b = ev.features(self.o.features, self.o.reference, self.o.reference_samples)
+        return M.precision_recall(a, b, self.o.k)
+
+    def __call__(self, ev):
+        precision, recall = self._pr(ev, "fake")
+        return {"precision": precision, "recall": recall}
+
+    def floor(self, ev):
+        precision, recall = self._pr(ev, "train")
+        return {"precision_floor": precision, "recall_floor": recall}
+
+    def fingerprint(self, ev):
+        return {**super().fingerprint(ev), "k": self.o.k}
+
+
+# --- classifier scores -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ISOptions:
+    features: str | None = option(None, "classifier (default: the dataset's)")
+    samples: int = option(10000, "generated samples", min=10)
+    splits: int = option(10, "splits for the mean and standard deviation", min=1)
+
+
+class InceptionScore(Metric):
+    goals = {"is": "max"}
+
+    def __init__(self, o: ISOptions, ctx):
+        self.o = o
+
+    def _score(self, ev, images):
+        return M.inception_score(ev.feature_net(self.o.features).probabilities(images).cpu(), self.o.splits)
+
+    def __call__(self, ev):
+        mean, std = self._score(ev, ev.fake(self.o.samples))
+        return {"is": mean, "is_std": std}
+
+    def floor(self, ev):  # the real test set's score (about 9.9 for MNIST)
+        return {"is_floor": self._score(ev, ev.real("test", self.o.samples))[0]}
+
+    def fingerprint(self, ev):
+        return _fingerprint(ev, self.o.features, layer="softmax", samples=self.o.samples, splits=self.o.splits)
+
+
+@dataclass(frozen=True)
+class StackedOptions:
+    samples: int = option(26000, "generated samples", min=1)
+    features: str = option("mnist_lenet", "MNIST classifier applied to each channel")
+
+
+class StackedMNISTModes(Metric):
+    goals = {"modes": "max", "kl": "min"}
+
+    def __init__(self, o: StackedOptions, ctx):
+        self.o = o
+
+    def _score(self, ev, images):
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise GanzooError(f"stacked_mnist_modes needs 3-channel images, got shape {tuple(images.shape[1:])}")
+        net = ev.feature_net(self.o.features)
+        digits = torch.stack([net.predict(images[:, c:c + 1]).cpu() for c in range(3)], dim=1)
+        modes, kl = M.stacked_mnist_modes(digits)
+        return {"modes": float(modes), "kl": kl}
+
+    def __call__(self, ev):
+        return self._score(ev, ev.fake(self.o.samples))
+
+    def floor(self, ev):  # real stacked test digits, same count
+        return {f"{k}_floor": v for k, v in self._score(ev, ev.real("test", self.o.samples)).items()}
+
+    def fingerprint(self, ev):
+        return _fingerprint(ev, self.o.features, layer="argmax per channel", samples=self.o.samples,
+                            reference="test")
+
+
+@dataclass(frozen=True)
+class Modes2DOptions:
+    samples: int = option(2500, "generated points", min=1)
+
+
+class Modes2D(Metric):
+    goals = {"modes": "max", "hq": "max", "reverse_kl": "min"}
+
+    def __init__(self, o: Modes2DOptions, ctx):
+        self.o = o
+
+    def _score(self, ev, points):
+        info = ev.data_info
+        if not info.centers:
+            raise GanzooError("modes_2d needs a 2D mixture dataset (ring2d or grid2d)")
+        modes, hq, kl = M.modes_2d(points, torch.tensor(info.centers), info.center_std)
+        return {"modes": float(modes), "hq": hq, "reverse_kl": kl}
+
+    def __call__(self, ev):
+        return self._score(ev, ev.fake(self.o.samples))
+
+    def floor(self, ev):  # points drawn from the true mixture (about 98.9% high quality)
+        return {f"{k}_floor": v for k, v in self._score(ev, ev.real("test", self.o.samples)).items()}
+
+    def fingerprint(self, ev):
+        return {"samples": self.o.samples, "modes": len(ev.data_info.centers), "std": ev.data_info.center_std,
+                "high_quality": "within 3 std of the nearest mode", "ganzoo": __version__}
+
+
+@hookimpl
+def ganzoo_add_components():
+    return [
+        Component("features", "mnist_lenet", _classifier("mnist"), NoOptions,
+                  "LeNet MNIST classifier trained by ganzoo (>= 99% test accuracy); 128-d penultimate features"),
+        Component("features", "fashion_lenet", _classifier("fashion_mnist"), NoOptions,
+                  "LeNet Fashion-MNIST classifier trained by ganzoo (>= 90%); 128-d penultimate features"),
+        Component("features", "inception_v3", lambda o, ctx: InceptionFeatures(o.weights, ctx.device),
+                  InceptionOptions, "Inception-v3 pool3 features from a local weights file"),
+        Component("metric", "fid", FID, FIDOptions, "Fréchet distance on a feature network (Heusel et al. 2017)"),
+        Component("metric", "kid", KID, KIDOptions, "kernel distance, mean and std over subsets (Bińkowski et al. 2018)"),
+        Component("metric", "inception_score", InceptionScore, ISOptions,
+                  "Inception Score on the dataset's classifier (Salimans et al. 2016)"),
+        Component("metric", "precision_recall", PrecisionRecall, PROptions,
+                  "improved precision and recall, k-NN manifolds (Kynkäänniemi et al. 2019)"),
+        Component("metric", "stacked_mnist_modes", StackedMNISTModes, StackedOptions,
+                  "Stacked MNIST: modes of 1000 and KL to uniform (VEEGAN/PacGAN protocol)"),
+        Component("metric", "modes_2d", Modes2D, Modes2DOptions,
+                  "2D ring/grid: modes, high-quality fraction, reverse KL (PacGAN protocol)"),
+    ]

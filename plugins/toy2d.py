@@ -1,0 +1,109 @@
+"""Mode-coverage toys, by the PacGAN protocol (Lin et al. 2018, section 5.1 and appendix):
+
+datasets   ring2d: 8 Gaussians at (cos 2πi/8, sin 2πi/8), std 0.01
+           grid2d: 25 Gaussians at {-4, -2, 0, 2, 4}², std 0.05
+           a fixed training set of 100,000 points; the "test" split draws fresh points
+networks   mlp2d: G with 4 hidden layers of 400 ReLU units and BatchNorm
+           maxout: D with 3 maxout layers of 200 units, 5 pieces each
+Samples are drawn as scatter plots over the true modes; score them with `modes_2d`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ganzoo import Component, hookimpl, option
+from ganzoo.data import DeviceDataset
+from ganzoo.metrics import grid_centers, ring_centers
+
+
+@dataclass(frozen=True)
+class MixtureOptions:
+    points: int = option(100000, "size of the fixed training set", min=1)
+    data_seed: int = option(0, "seed of the training set (the same points whatever the run's seed)", min=0)
+    split: Literal["train", "test"] = option("train", "train: the fixed set; test: fresh points (reference)")
+
+
+def _mixture(centers: torch.Tensor, std: float):
+    def build(o: MixtureOptions, ctx):
+        g = torch.Generator().manual_seed(o.data_seed + (1000 if o.split == "test" else 0))
+        which = torch.randint(0, len(centers), (o.points,), generator=g)
+        points = (centers[which] + std * torch.randn(o.points, 2, generator=g, dtype=torch.float64)).float()
+        return DeviceDataset(points, which, ctx.recipe.train.batch_size, ctx.device, seed=ctx.recipe.seed + 1,
+                             centers=tuple(map(tuple, centers.tolist())), center_std=std)
+    return build
+
+
+@dataclass(frozen=True)
+class MLP2DOptions:
+    latent_dim: int = option(2, "size of z (a 2-d spherical Gaussian in PacGAN's code, unverified)", min=1)
+    hidden: int = option(400, "units per hidden layer", min=1)
+    layers: int = option(4, "hidden layers", min=1)
+    batch_norm: bool = option(True, "BatchNorm after each hidden layer")
+
+
+class MLP2D(nn.Module):
+    def __init__(self, o: MLP2DOptions, out_dim: int):
+        super().__init__()
+        self.latent_dim = o.latent_dim
+        layers, width = [], o.latent_dim
+        for _ in range(o.layers):
+            layers += [nn.Linear(width, o.hidden)]
+            if o.batch_norm:
+                layers += [nn.BatchNorm1d(o.hidden)]
+            layers += [nn.ReLU()]
+            width = o.hidden
+        layers.append(nn.Linear(width, out_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class Maxout(nn.Module):
+    def __init__(self, in_dim: int, units: int, pieces: int):
+        super().__init__()
+        self.units, self.pieces = units, pieces
+        self.linear = nn.Linear(in_dim, units * pieces)
+
+    def forward(self, x):
+        return self.linear(x).view(x.shape[0], self.units, self.pieces).max(dim=2).values
+
+
+@dataclass(frozen=True)
+class MaxoutOptions:
+    units: int = option(200, "units per maxout layer", min=1)
+    pieces: int = option(5, "linear pieces per unit", min=1)
+    layers: int = option(3, "maxout layers", min=1)
+
+
+class MaxoutDiscriminator(nn.Module):
+    """Returns raw outputs (N, 1); PacGAN packing stacks points along the input dimension."""
+
+    def __init__(self, o: MaxoutOptions, in_dim: int):
+        super().__init__()
+        layers, width = [], in_dim
+        for _ in range(o.layers):
+            layers.append(Maxout(width, o.units, o.pieces))
+            width = o.units
+        self.net = nn.Sequential(*layers, nn.Linear(width, 1))
+
+    def forward(self, x):
+        return self.net(x.flatten(1))
+
+
+@hookimpl
+def ganzoo_add_components():
+    return [
+        Component("dataset", "ring2d", _mixture(ring_centers(8, 1.0), 0.01), MixtureOptions,
+                  "8 Gaussians on the unit circle, std 0.01, 100k fixed points (PacGAN)"),
+        Component("dataset", "grid2d", _mixture(grid_centers(5, 2.0), 0.05), MixtureOptions,
+                  "25 Gaussians on a 5x5 grid, spacing 2, std 0.05, 100k fixed points (PacGAN)"),
+        Component("generator", "mlp2d", lambda o, ctx: MLP2D(o, ctx.data.image_shape[0]), MLP2DOptions,
+                  "PacGAN's toy generator: 4 x 400 ReLU with BatchNorm"),
+        Component("discriminator", "maxout", lambda o, ctx: MaxoutDiscriminator(o, ctx.data.image_shape[0]),
+                  MaxoutOptions, "PacGAN's toy discriminator: 3 maxout layers of 200 units x 5 pieces"),
+    ]

@@ -1,0 +1,92 @@
+"""Evaluation: the in-project classifier, scores during training, `ganzoo eval`, mode coverage."""
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from conftest import RECIPES, quick
+from ganzoo.data import MNIST, load_idx_images
+from ganzoo.features import load_classifier
+
+
+def test_mnist_classifier_reaches_99_percent_in_under_3_minutes(mnist_classifier):
+    assert mnist_classifier["test_accuracy"] >= 0.99
+    assert mnist_classifier["seconds"] < 180
+
+
+def test_scores_during_training_and_ganzoo_eval_agree(cli, tmp_path, mnist_classifier):
+    run = tmp_path / "run"
+    metrics = ("[{name: fid, samples: 2000}, {name: kid, samples: 2000, subsets: 20, subset_size: 500}, "
+               "{name: inception_score, samples: 2000}, {name: precision_recall, samples: 2000}]")
+    code, _, err = cli("run", RECIPES / "vanilla_mnist.yaml", "--out", run, *quick(40),
+                       "--set", f"eval.metrics={metrics}", "--set", "eval.every=20", "--set", "eval.best=fid")
+    assert code == 0, err
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "eval/fid" in r]
+    assert [r["step"] for r in evals] == [20, 40]
+    final = evals[-1]
+    for key in ("fid", "fid_floor", "kid", "kid_std", "is", "is_floor", "precision", "recall"):
+        assert f"eval/{key}" in final, key
+    assert final["eval/fid_floor"] < final["eval/fid"]        # real vs real beats 40 steps of training
+    assert final["eval/is_floor"] > 9.0                        # the test set is confidently classified
+    fingerprint = final["fingerprints"]["fid"]
+    assert fingerprint["weights_sha256"] == mnist_classifier["sha256"]
+    assert fingerprint["samples"] == 2000 and fingerprint["reference"] == "test"
+    assert fingerprint["reference_samples"] == 10000 and fingerprint["layer"].startswith("penultimate")
+    scores = json.loads((run / "scores.json").read_text())
+    assert scores["final"]["step"] == 40 and scores["best"]["key"] == "fid"
+    assert (run / "checkpoints" / "best.pt").is_file()
+
+    code, out, err = cli("eval", run, "--metrics", "fid,inception_score")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["step"] == 40
+    assert result["scores"]["fid"] == pytest.approx(final["eval/fid"], rel=1e-9)
+    assert result["scores"]["is"] == pytest.approx(final["eval/is"], rel=1e-9)
+
+
+class _StubEval:
+    """Just what StackedMNISTModes reads: the classifier and a set of 'generated' images."""
+
+    def __init__(self, classifier, images):
+        self.net, self.images, self.seed = classifier, images, 0
+
+    def feature_net(self, name):
+        return self.net
+
+    def fake(self, n):
+        return self.images[:n]
+
+    def real(self, split, n):
+        return self.images[:n]
+
+
+def test_stacked_mnist_real_data_and_a_one_digit_generator(data_root, mnist_classifier):
+    from ganzoo_plugins.datasets import StackedMNIST
+    from ganzoo_plugins.metrics import StackedMNISTModes, StackedOptions
+
+    digits, labels = load_idx_images(MNIST, "test", str(data_root), download=False)
+    classifier = load_classifier("mnist", torch.device("cpu"), train_if_missing=False)
+    stacked = StackedMNIST(digits, labels, 26000, data_seed=1, batch_size=64, device=torch.device("cpu"), seed=0)
+    real = stacked.examples(26000, torch.Generator().manual_seed(0))
+    metric = StackedMNISTModes(StackedOptions(), None)
+    scores = metric(_StubEval(classifier, real))
+    assert scores["modes"] >= 999 and scores["kl"] < 0.05  # a perfect sampler scores about 0.02
+    one_digit = digits[labels == 7][:1].float().div(127.5).sub(1).expand(26000, 3, 28, 28)
+    scores = metric(_StubEval(classifier, one_digit))
+    assert scores["modes"] == 1
+
+
+def test_2d_recipe_scores_modes_and_keeps_the_best(cli, tmp_path):
+    run = tmp_path / "run"
+    code, _, err = cli("run", RECIPES / "pacgan2_ring2d.yaml", "--out", run, *quick(60), "--set", "eval.every=20")
+    assert code == 0, err
+    evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in evals if "eval/modes" in r]
+    assert [r["step"] for r in evals] == [20, 40, 60]
+    assert evals[0]["eval/modes_floor"] == 8 and evals[0]["eval/hq_floor"] == pytest.approx(0.989, abs=0.01)
+    best = json.loads((run / "scores.json").read_text())["best"]
+    assert best["value"] == min(r["eval/reverse_kl"] for r in evals)
+    from PIL import Image
+    assert Image.open(run / "samples" / "step-00000060.png").size == (480, 480)  # a scatter plot
