@@ -67,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, help="seed of the samples (default: the recipe's eval.seed)")
     ev.add_argument("--device", default="auto", help="device (default auto)")
 
+    tr = sub.add_parser("translate", help="translate a folder of images with a CycleGAN run")
+    tr.add_argument("run_dir", metavar="RUN_DIR")
+    tr.add_argument("--direction", required=True, choices=["AB", "BA"], help="AB: G_AB (A to B), BA: G_BA")
+    tr.add_argument("--input", required=True, metavar="DIR", help="folder of image files")
+    tr.add_argument("--output", required=True, metavar="DIR", help="folder for the translations (same names, .png)")
+    tr.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint (default: the newest)")
+    tr.add_argument("--device", default="auto")
+
     clf = sub.add_parser("train-classifier", help="train the MNIST / Fashion-MNIST classifier used by metrics")
     clf.add_argument("--data", required=True, choices=["mnist", "fashion_mnist"])
     clf.add_argument("--root", help="data root (default: $GANZOO_DATA, then the user cache directory)")
@@ -281,6 +289,47 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_translate(args) -> int:
+    import torch
+    from torchvision.transforms import functional as TF
+
+    from . import checkpoint as ckpt
+    from .data import info_from_dict
+    from .loop import build_models, pick_device
+    from .plugins import load_plugins
+    from .recipe import resolve
+    from .images import list_images, load_image
+
+    run_dir = Path(args.run_dir)
+    path = _newest_checkpoint(run_dir, args.checkpoint)
+    state = ckpt.load(path)
+    plugins = load_plugins()
+    recipe = resolve(state["recipe"], plugins.registry, str(path))
+    role = f"G_{args.direction}"
+    if role not in recipe.networks:
+        raise GanzooError(f"{run_dir}: not an image-to-image run (its networks are {', '.join(recipe.networks)})")
+    files = list_images(Path(args.input))
+    device = pick_device(args.device)
+    info = info_from_dict(state["data_info"])
+    nets, _ = build_models(recipe, device, info)
+    G = nets[role]
+    G.load_state_dict(state.get("ema", {}).get(role) or state["networks"][role])
+    G.eval()
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    channels = info.image_shape[0]
+    for file in files:
+        image = load_image(file, channels)
+        w, h = image.size
+        size = (max(4, round(w / 4) * 4), max(4, round(h / 4) * 4))  # the generator needs multiples of 4
+        x = TF.to_tensor(image.resize(size, resample=3) if size != (w, h) else image).unsqueeze(0) * 2 - 1
+        with torch.no_grad():
+            y = G(x.to(device)).cpu()[0]
+        TF.to_pil_image((y.clamp(-1, 1) + 1) / 2).resize((w, h), resample=3).save(out_dir / f"{file.stem}.png")
+    print(f"translated {len(files)} images {args.direction[0]} -> {args.direction[1]} into {out_dir}")
+    return 0
+
+
 def cmd_train_classifier(args) -> int:
     from .features import classifier_path, train_classifier
 
@@ -293,7 +342,8 @@ def cmd_train_classifier(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "plugins": cmd_plugins,
-            "recipe": cmd_recipe, "sample": cmd_sample, "eval": cmd_eval, "train-classifier": cmd_train_classifier}
+            "recipe": cmd_recipe, "sample": cmd_sample, "eval": cmd_eval, "train-classifier": cmd_train_classifier,
+            "translate": cmd_translate}
 
 
 def _table(header, rows) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
+from .errors import GanzooError
+
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:
     """Save images in [-1, 1], shape (N, C, H, W), as one PNG grid (atomically)."""
@@ -54,9 +56,33 @@ def save_scatter(points: torch.Tensor, path: Path, centers=None, std: float | No
     return path
 
 
-def save_samples(samples: torch.Tensor, path: Path, info) -> Path:
+def save_samples(samples: torch.Tensor, path: Path, info, nrow: int | None = None) -> Path:
     """Images as a grid; points (N, 2) as a scatter plot over the data's modes."""
     if samples.dim() == 2:
         return save_scatter(samples, path, info.centers if info is not None else None,
                             info.center_std if info is not None else None)
-    return save_grid(samples, path)
+    return save_grid(samples, path, nrow=nrow)
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files of a folder, sorted; a missing or empty folder is a one-line error."""
+    if not folder.is_dir():
+        raise GanzooError(f"{folder}: folder not found (expected trainA/, trainB/, testA/, testB/ under data.root)")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise GanzooError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def load_image(path: Path, channels: int):
+    """A PIL image converted to grey (1 channel) or RGB; an unreadable file is a one-line error."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("L" if channels == 1 else "RGB")
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise GanzooError(f"{path}: unreadable image file ({str(exc).splitlines()[0][:100]})") from None

@@ -201,7 +201,7 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
     device = pick_device(recipe.device)
     data, nets, objective, optimizers, regularizers = build(recipe, device)
     grid_rng = torch.Generator().manual_seed(recipe.seed)
-    fixed = objective.fixed_inputs(nets, recipe.train.grid_size, grid_rng)
+    fixed = objective.fixed_inputs(nets, recipe.train.grid_size, grid_rng, data=data)
     run = Run(Path(run_dir), recipe, plugins, device, data, nets, objective, optimizers, fixed,
               total_steps(recipe, objective, data), regularizers)
     for role, choice in recipe.optimizers.items():
@@ -341,6 +341,7 @@ def _read_losses(sums: dict[str, torch.Tensor], counts: dict[str, int]) -> dict[
 
 
 def _log(run: Run, scalars: dict[str, float], bar, fingerprints: dict | None = None) -> None:
+    scalars = {k: (v if math.isfinite(v) else None) for k, v in scalars.items()}  # strict JSON: inf/nan -> null
     record = {"step": run.step, "epoch": round(run.epoch, 4), "time": round(run.elapsed, 3), **scalars}
     if fingerprints:
         record["fingerprints"] = fingerprints
@@ -348,8 +349,8 @@ def _log(run: Run, scalars: dict[str, float], bar, fingerprints: dict | None = N
         f.write(json.dumps(record) + "\n")
     run.last.update(scalars)
     if bar is not None:
-        bar.set_postfix({k.removeprefix("loss/"): f"{v:.3g}" for k, v in scalars.items() if k.startswith("loss/")},
-                        refresh=False)
+        bar.set_postfix({k.removeprefix("loss/"): "nan" if v is None else f"{v:.3g}"
+                         for k, v in scalars.items() if k.startswith("loss/")}, refresh=False)
     run.plugins.hook.ganzoo_log(run=run, step=run.step, scalars=scalars)
 
 
@@ -362,7 +363,8 @@ def _sample_grid(run: Run) -> Path:
     finally:
         for net in run.nets.values():
             net.train()
-    path = save_samples(images, run.dir / "samples" / f"step-{run.step:08d}.png", run.data.info)
+    path = save_samples(images, run.dir / "samples" / f"step-{run.step:08d}.png", run.data.info,
+                        nrow=run.objective.grid_columns)
     run.plugins.hook.ganzoo_sample_grid(run=run, step=run.step, path=path)
     return path
 
@@ -377,10 +379,12 @@ def _evaluate(run: Run, bar) -> bool:
     _log(run, {f"eval/{k}": v for k, v in scores.items()}, bar, fingerprints=fingerprints)
     goals = run.evaluator.goals() if run.evaluator is not None else {}
     key = run.recipe.eval.best or next(iter(goals), None)
-    improved = key in scores and is_better(goals.get(key, "min"), scores[key], run.best.get("value"))
+    improved = (key in scores and math.isfinite(scores[key])
+                and is_better(goals.get(key, "min"), scores[key], run.best.get("value")))
     if improved:
         run.best = {"key": key, "value": scores[key], "step": run.step}
-    summary = {"final": {"step": run.step, **scores}, "best": run.best, "fingerprints": fingerprints}
+    finite = {k: (v if math.isfinite(v) else None) for k, v in scores.items()}
+    summary = {"final": {"step": run.step, **finite}, "best": run.best, "fingerprints": fingerprints}
     tmp = run.dir / ".scores.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2))
     tmp.replace(run.dir / "scores.json")
@@ -401,6 +405,7 @@ def checkpoint_payload(run: Run) -> dict:
         "optimizers": {role: opt.state_dict() for role, opt in run.optimizers.items()},
         "schedulers": {role: s.state_dict() for role, s in run.schedulers.items()},
         "ema": {role: e.state_dict() for role, e in run.ema.items()},
+        "objective": run.objective.state_dict(),
         "rng": rng_state(run.device),
         "data": run.data.state_dict(),
         "data_info": info_to_dict(run.data.info),
@@ -431,6 +436,7 @@ def _restore(run: Run, state: dict) -> None:
             scheduler.load_state_dict(state["schedulers"][role])
         for role, ema in run.ema.items():
             ema.load_state_dict(state["ema"][role])
+        run.objective.load_state_dict(state.get("objective", {}))
         run.data.load_state_dict(state["data"])
         set_rng_state(state["rng"], run.device)
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:

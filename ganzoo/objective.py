@@ -71,10 +71,20 @@ class Objective:
     def check(self, nets: dict[str, nn.Module], info: DataInfo, recipe) -> None:
         """Raise GanzooError, naming the components, if the networks cannot work together."""
 
+    def state_dict(self) -> dict:
+        """State the objective keeps across steps (e.g. CycleGAN's image pools), for checkpoints."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
     # --- sampling (grids, `ganzoo sample`) -------------------------------------------------
+    grid_columns: int | None = None  # images per grid row (None: a square grid)
+
     def fixed_inputs(self, nets: dict[str, nn.Module], n: int, generator: torch.Generator,
-                     label: int | None = None) -> dict[str, Tensor]:
-        """Inputs drawn once per run (on the CPU, so grids match across devices)."""
+                     label: int | None = None, data=None) -> dict[str, Tensor]:
+        """Inputs drawn once per run (on the CPU, so grids match across devices). `data` is the
+        training dataset when there is one (image-to-image objectives sample real inputs)."""
         if label is not None:
             raise GanzooError("--class: this objective is not class-conditional")
         return {"z": torch.randn(n, nets["G"].latent_dim, generator=generator)}
@@ -223,7 +233,7 @@ class GANObjective(Objective):
             for net in (G, D):
                 net.train()
 
-    def fixed_inputs(self, nets, n, generator, label=None):
+    def fixed_inputs(self, nets, n, generator, label=None, data=None):
         z = torch.randn(n, nets["G"].latent_dim, generator=generator)
         if not self.conditional:
             return super().fixed_inputs(nets, n, generator, label) if label is not None else {"z": z}

@@ -20,7 +20,8 @@ from .errors import GanzooError
 from .registry import Registry
 
 ENTRY_POINT_GROUP = "ganzoo.plugins"
-BUILTIN_PLUGINS = ("vanilla", "dcgan", "wgan", "losses", "toy2d", "datasets", "metrics", "optimizers", "recipes")
+BUILTIN_PLUGINS = ("vanilla", "dcgan", "wgan", "losses", "cyclegan", "toy2d", "datasets", "metrics", "optimizers",
+                   "recipes")
 
 
 def _ganzoo_version() -> str:

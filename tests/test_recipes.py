@@ -3,6 +3,7 @@ import json
 import math
 
 import pytest
+import yaml
 
 from conftest import RECIPES, quick
 
@@ -12,8 +13,13 @@ ALL_RECIPES = sorted(RECIPES.glob("*.yaml"))
 @pytest.mark.parametrize("recipe", ALL_RECIPES, ids=[p.stem for p in ALL_RECIPES])
 def test_recipe_trains_a_few_steps(cli, tmp_path, recipe):
     run = tmp_path / "run"
+    extra = []
+    if yaml.safe_load(recipe.read_text())["data"]["name"] == "image_folder":  # a folder of files to point at
+        from test_cyclegan import make_tree
+        extra = ["--set", f"data.root={make_tree(tmp_path / 'images')}", "--set", "data.load_size=36",
+                 "--set", "data.crop_size=32", "--set", "networks.G_AB.blocks=2", "--set", "networks.G_BA.blocks=2"]
     # Evaluation is left to tests/test_eval.py: here, training and the sample grid.
-    code, _, err = cli("run", recipe, "--out", run, *quick(3, **{"train.log_every": 1}), "--set", "eval={}")
+    code, _, err = cli("run", recipe, "--out", run, *quick(3, **{"train.log_every": 1}), "--set", "eval={}", *extra)
     assert code == 0, err
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3]
