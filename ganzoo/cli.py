@@ -116,8 +116,14 @@ def cmd_run(args) -> int:
         raise GanzooError(f"{out}: already holds a run; continue it with `ganzoo resume {out}` or choose another --out")
     if out.exists() and not out.is_dir():
         raise GanzooError(f"--out {out}: exists and is not a directory")
-    train(recipe, out, plugins, progress=args.progress)
-    return 0
+    return _exit_code(train(recipe, out, plugins, progress=args.progress))
+
+
+def _exit_code(run) -> int:
+    """0 when the run finished; 128 + the signal number when a signal stopped it (after a checkpoint)."""
+    import signal
+
+    return 128 + signal.Signals[run.stopped_by].value if run.stopped_by else 0
 
 
 def _newest_checkpoint(run_dir: Path, explicit: str | None) -> Path:
@@ -173,8 +179,7 @@ def cmd_resume(args) -> int:
         if now != version:
             print(f"ganzoo: warning: plugin {name!r} was {version} when the checkpoint was written, now "
                   f"{now or 'not installed'}", file=sys.stderr)
-    train(recipe, run_dir, plugins, resume=state, progress=args.progress)
-    return 0
+    return _exit_code(train(recipe, run_dir, plugins, resume=state, progress=args.progress))
 
 
 def cmd_list(args) -> int:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import math
 import random
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,7 @@ class Run:
     best: dict = field(default_factory=dict)           # {"key", "value", "step"} of the best evaluation
     step: int = 0
     elapsed: float = 0.0  # training seconds so far, across resumes
+    stopped_by: str | None = None  # the signal that stopped the run early, if one did
     last: dict = field(default_factory=dict)  # the latest logged scalars
 
     @property
@@ -195,6 +198,74 @@ def total_steps(recipe: Recipe, objective: Objective, data: Dataset) -> int:
 
 # --- 3. the run -------------------------------------------------------------------------------
 
+class LossWindow:
+    """Loss terms summed on the device between two log lines, and a watch for non-finite losses.
+
+    `add` only queues device operations; `read` is the one host sync per log window. The
+    watch keeps, on the device, the first step (and phase) whose loss was not finite.
+    """
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self.first_bad: torch.Tensor | None = None  # step * 16 + phase index, or a huge value
+        self.skipped = 0
+
+    def add(self, terms: dict[str, torch.Tensor], loss: torch.Tensor, step: int, phase_index: int) -> None:
+        for name, value in terms.items():
+            value = value.detach()
+            if name in self.sums:
+                self.sums[name] += value
+                self.counts[name] += 1
+            else:
+                self.sums[name], self.counts[name] = value.clone().double(), 1
+        code = torch.where(torch.isfinite(loss.detach()), _NO_BAD_STEP, float(step * 16 + phase_index))
+        self.first_bad = code if self.first_bad is None else torch.minimum(self.first_bad, code)
+
+    def read(self) -> tuple[dict[str, float], tuple[int, int] | None]:
+        """({"loss/<term>": mean}, (step, phase index) of the first non-finite loss, or None)."""
+        names = list(self.sums)
+        values = torch.stack([self.sums[n] for n in names]
+                             + ([self.first_bad.double()] if self.first_bad is not None else [])).tolist()
+        bad = None
+        if self.first_bad is not None and values[-1] < _NO_BAD_STEP:
+            bad = divmod(int(values[-1]), 16)
+        means = {f"loss/{n}": v / self.counts[n] for n, v in zip(names, values)}
+        if self.skipped:
+            means["skipped_steps"] = float(self.skipped)
+        self.__init__()
+        return means, bad
+
+
+_NO_BAD_STEP = 2.0 ** 62
+
+
+class StopRequest:
+    """SIGINT / SIGTERM finish the current step, then the loop checkpoints and stops.
+    A second SIGINT stops at once (KeyboardInterrupt)."""
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+        _print(f"{self.signal_name} received: finishing this step and writing a checkpoint "
+               "(press Ctrl-C again to stop at once)")
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
 def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None = None,
           progress: bool | None = None) -> Run:
     """Train `recipe` in `run_dir` (created), or continue from a loaded checkpoint `resume`."""
@@ -218,26 +289,49 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
 
     if resume is not None:
         _restore(run, resume)
-    plugins.hook.ganzoo_train_start(run=run)
+    plugins.call("ganzoo_train_start", run=run)
     _print(f"run {run.dir} on {device}: {recipe.stem}, step {run.step} -> {run.total_steps}")
 
     bar = _progress_bar(run, progress)
-    log_every, sample_every = recipe.train.log_every, recipe.train.sample_every
-    checkpoint_every = recipe.train.checkpoint_every
-    images_per_step = recipe.train.batch_size * batches_per_step(objective)
-    loss_sums: dict[str, torch.Tensor] = {}
-    loss_counts: dict[str, int] = {}
+    start_step, start_time = run.step, time.perf_counter()
+    with StopRequest() as stop:
+        _run_steps(run, bar, stop, can_evaluate)
+
+    # 6. end: a signal stops after a finished step, with a checkpoint to resume from
+    for net in nets.values():
+        net.requires_grad_(True)
+    if bar is not None:
+        bar.close()
+    if stop.signal_name is not None and run.step < run.total_steps:
+        run.stopped_by = stop.signal_name
+        _print(f"stopped by {stop.signal_name} at step {run.step}; continue with: ganzoo resume {run.dir}")
+    seconds = time.perf_counter() - start_time
+    trained = run.step - start_step
+    if trained:
+        images = trained * recipe.train.batch_size * batches_per_step(objective)
+        _print(f"done: {trained} steps in {seconds:.1f} s ({images / seconds:,.0f} images/s); "
+               f"samples in {run.dir / 'samples'}, checkpoints in {run.checkpoint_dir}")
+    plugins.call("ganzoo_train_end", run=run, step=run.step)
+    return run
+
+
+def _run_steps(run: Run, bar, stop: StopRequest, can_evaluate: bool) -> None:
+    """4. the step loop, then 5. the cadences. Nothing in a step reads a value back from the
+    device: losses are summed on the device and read once per log window."""
+    recipe, nets, objective, optimizers, data = run.recipe, run.nets, run.objective, run.optimizers, run.data
+    train_cfg = recipe.train
+    images_per_step = train_cfg.batch_size * batches_per_step(objective)
+    skip_nonfinite = train_cfg.nonfinite == "skip"
+    window = LossWindow()
     scratch: dict = {}
     # Training time excludes evaluations: `clock` is where the current stretch of training
     # started; each log window's images/s uses only the training seconds inside it.
     clock = time.perf_counter()
     window_step, window_seconds = run.step, 0.0
-    start_step, start_time = run.step, time.perf_counter()
 
-    # 4. the step loop. Nothing here reads a value back from the device: losses are summed
-    # on the device and read once per log window.
     while run.step < run.total_steps:
-        for phase in objective.phases:
+        # 4. one step: each phase in order, with its own optimisers
+        for phase_index, phase in enumerate(objective.phases):
             if run.step % phase.every:
                 continue
             for role, net in nets.items():
@@ -254,18 +348,15 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
                     if extra is not None:
                         loss = loss + extra[0]
                         terms = {**terms, **extra[1]}
+                if skip_nonfinite and not torch.isfinite(loss).item():  # opt-in: one host sync per phase
+                    window.skipped += 1
+                    continue
                 loss.backward()
                 for opt in phase_optimizers:
                     opt.step()
                 for reg in phase_regularizers:
                     reg.after_step(nets)
-                for name, value in terms.items():
-                    value = value.detach()
-                    if name in loss_sums:
-                        loss_sums[name] += value
-                        loss_counts[name] += 1
-                    else:
-                        loss_sums[name], loss_counts[name] = value.clone(), 1
+                window.add(terms, loss, run.step, phase_index)
             for role in phase.trains:
                 if role in run.ema:
                     run.ema[role].update(nets[role])
@@ -276,43 +367,35 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
         if bar is not None:
             bar.update(1)
 
-        # 5. cadences
-        last_step = run.step == run.total_steps
-        if run.step % log_every == 0 or last_step:
-            scalars = _read_losses(loss_sums, loss_counts)  # the one host sync per window
-            loss_sums, loss_counts = {}, {}
+        # 5. cadences; a stop signal ends the run here, after a whole step
+        last_step = run.step == run.total_steps or stop.signal_name is not None
+        log_now = run.step % train_cfg.log_every == 0 or last_step
+        sample_now = run.step % train_cfg.sample_every == 0 or last_step
+        evaluate_now = can_evaluate and (last_step or (recipe.eval.every is not None
+                                                       and run.step % recipe.eval.every == 0))
+        checkpoint_now = run.step % train_cfg.checkpoint_every == 0 or last_step
+        if log_now or sample_now or evaluate_now or checkpoint_now:
+            scalars, bad = window.read()  # the one host sync of a window
+            _stop_if_nonfinite(run, bad, scalars)  # before anything is written from broken weights
             now = time.perf_counter()
             run.elapsed += now - clock
             window_seconds += now - clock
             clock = now
-            # images/s counts the real images drawn (n_critic batches per step for WGAN)
-            scalars["images_per_s"] = (run.step - window_step) * images_per_step / max(window_seconds, 1e-9)
-            window_step, window_seconds = run.step, 0.0
-            _log(run, scalars, bar)
-        if run.step % sample_every == 0 or last_step:
+            if scalars:
+                # images/s counts the real images drawn (n_critic batches per step for WGAN)
+                scalars["images_per_s"] = (run.step - window_step) * images_per_step / max(window_seconds, 1e-9)
+                window_step, window_seconds = run.step, 0.0
+                _log(run, scalars, bar)
+        if sample_now:
             _sample_grid(run)
         improved = False
-        if can_evaluate and (last_step or (recipe.eval.every is not None and run.step % recipe.eval.every == 0)):
-            now = time.perf_counter()
-            run.elapsed += now - clock
-            window_seconds += now - clock
+        if evaluate_now:
             improved = _evaluate(run, bar)
-            clock = time.perf_counter()
-        if run.step % checkpoint_every == 0 or last_step or improved:
+            clock = time.perf_counter()  # evaluation time is not training time
+        if checkpoint_now or improved:
             _checkpoint(run, best=improved)
-
-    # 6. end
-    for net in nets.values():
-        net.requires_grad_(True)
-    if bar is not None:
-        bar.close()
-    seconds = time.perf_counter() - start_time
-    trained = run.step - start_step
-    if trained:
-        _print(f"done: {trained} steps in {seconds:.1f} s ({trained * images_per_step / seconds:,.0f} images/s); "
-               f"samples in {run.dir / 'samples'}, checkpoints in {run.checkpoint_dir}")
-    plugins.hook.ganzoo_train_end(run=run, step=run.step)
-    return run
+        if stop.signal_name is not None:
+            return
 
 
 # --- helpers, in the order the loop uses them ----------------------------------------------
@@ -332,12 +415,22 @@ def _progress_bar(run: Run, progress: bool | None):
     return tqdm(total=run.total_steps, initial=run.step, unit="step", dynamic_ncols=True, file=sys.stderr)
 
 
-def _read_losses(sums: dict[str, torch.Tensor], counts: dict[str, int]) -> dict[str, float]:
-    if not sums:
-        return {}
-    names = list(sums)
-    values = torch.stack([sums[n].float() for n in names]).tolist()
-    return {f"loss/{n}": v / counts[n] for n, v in zip(names, values)}
+def _stop_if_nonfinite(run: Run, bad: tuple[int, int] | None, scalars: dict[str, float]) -> None:
+    """Stop at the first non-finite loss or weight, before any checkpoint could store it."""
+    broken = [role for role, net in run.nets.items()
+              if not all(torch.isfinite(p).all() for p in net.parameters())] if bad is None else []
+    if bad is None and not broken:
+        return
+    good = ckpt.list_checkpoints(run.checkpoint_dir)
+    kept = f"the last good checkpoint is {good[-1][1]}" if good else "no checkpoint was written yet"
+    if bad is not None:
+        step, phase_index = bad
+        phase = run.objective.phases[phase_index].name
+        terms = [k.removeprefix("loss/") for k, v in scalars.items() if k.startswith("loss/") and not math.isfinite(v)]
+        raise GanzooError(f"non-finite loss at step {step + 1}, phase {phase!r} (terms: {', '.join(terms) or '?'}); "
+                          f"{kept}; set train.nonfinite: skip to skip such steps")
+    raise GanzooError(f"non-finite weights in network {', '.join(broken)} by step {run.step} (a non-finite "
+                      f"gradient); {kept}")
 
 
 def _log(run: Run, scalars: dict[str, float], bar, fingerprints: dict | None = None) -> None:
@@ -351,7 +444,7 @@ def _log(run: Run, scalars: dict[str, float], bar, fingerprints: dict | None = N
     if bar is not None:
         bar.set_postfix({k.removeprefix("loss/"): "nan" if v is None else f"{v:.3g}"
                          for k, v in scalars.items() if k.startswith("loss/")}, refresh=False)
-    run.plugins.hook.ganzoo_log(run=run, step=run.step, scalars=scalars)
+    run.plugins.call("ganzoo_log", run=run, step=run.step, scalars=scalars)
 
 
 def _sample_grid(run: Run) -> Path:
@@ -365,7 +458,7 @@ def _sample_grid(run: Run) -> Path:
             net.train()
     path = save_samples(images, run.dir / "samples" / f"step-{run.step:08d}.png", run.data.info,
                         nrow=run.objective.grid_columns)
-    run.plugins.hook.ganzoo_sample_grid(run=run, step=run.step, path=path)
+    run.plugins.call("ganzoo_sample_grid", run=run, step=run.step, path=path)
     return path
 
 
@@ -374,7 +467,7 @@ def _evaluate(run: Run, bar) -> bool:
     scores, fingerprints = {}, {}
     if run.evaluator is not None:
         scores, fingerprints = run.evaluator.evaluate(run.objective, run.sampling_nets, run.data.info, run.device)
-    for result in run.plugins.hook.ganzoo_evaluate(run=run, step=run.step):
+    for result in run.plugins.call("ganzoo_evaluate", run=run, step=run.step):
         scores.update(result or {})  # plugins may add scores of their own
     _log(run, {f"eval/{k}": v for k, v in scores.items()}, bar, fingerprints=fingerprints)
     goals = run.evaluator.goals() if run.evaluator is not None else {}
@@ -421,7 +514,7 @@ def _checkpoint(run: Run, best: bool = False) -> Path:
     if best:
         ckpt.save_atomic(payload, run.checkpoint_dir / "best.pt")
     ckpt.prune(run.checkpoint_dir, run.recipe.train.keep_checkpoints)
-    run.plugins.hook.ganzoo_checkpoint(run=run, step=run.step, path=path)
+    run.plugins.call("ganzoo_checkpoint", run=run, step=run.step, path=path)
     return path
 
 

@@ -57,6 +57,24 @@ class Plugins:
         """{plugin name: version} of the loaded plugins, as recorded in checkpoints."""
         return {i.name: i.version for i in self.infos if not i.error}
 
+    def call(self, hook_name: str, **kwargs) -> list:
+        """Call a notification hook on every plugin; a plugin that raises is named in a one-line
+        error (its package and version), so a bug in a third-party logger is not a ganzoo bug."""
+        results = []
+        for impl in reversed(getattr(self.hook, hook_name).get_hookimpls()):  # pluggy's order: last registered first
+            try:
+                result = impl.function(**{k: kwargs[k] for k in impl.argnames})
+            except GanzooError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure of foreign code
+                info = next((i for i in self.infos if i.name == impl.plugin_name), None)
+                origin = f"{info.package} {info.version}" if info else impl.plugin_name
+                raise GanzooError(f"plugin {impl.plugin_name!r} ({origin}) failed in {hook_name}: "
+                                  f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+            if result is not None:
+                results.append(result)
+        return results
+
     def recipe_dirs(self) -> list[Path]:
         dirs = []
         for result in self.hook.ganzoo_add_recipe_dirs():

@@ -40,6 +40,9 @@ class TrainSettings:
     checkpoint_every: int = option(5000, "steps between checkpoints (one is always written at the end)", min=1)
     keep_checkpoints: int = option(3, "how many of the newest checkpoints to keep", min=1)
     grid_size: int = option(64, "images per sample grid, from latents fixed for the whole run", min=1, max=1024)
+    nonfinite: Literal["stop", "skip"] = option(
+        "stop", "a non-finite loss stops the run (the last good checkpoint is kept), or its step is skipped "
+                "and counted (costs a host sync per phase)")
 
 
 @dataclass(frozen=True)

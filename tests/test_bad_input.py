@@ -31,7 +31,8 @@ def recipe_with(tmp_path, old: str, new: str) -> Path:
     ("unknown nested key", lambda t: recipe_with(t, "hidden: 256}\n  D", "hiden: 256}\n  D"),
      "networks.G.hiden: unknown key; allowed: ema_decay, hidden, latent_dim, spectral_norm (did you mean 'hidden'?)"),
     ("unknown component", lambda t: recipe_with(t, "name: bce", "name: bcee"),
-     "objective.name: unknown objective 'bcee'; available: bce, hinge, lsgan, wasserstein (did you mean 'bce'?)"),
+     "objective.name: unknown objective 'bcee'; available: bce, cyclegan, hinge, lsgan, wasserstein "
+     "(did you mean 'bce'?)"),
     ("wrong type", lambda t: recipe_with(t, "batch_size: 100", "batch_size: lots"),
      "train.batch_size: expected an integer >= 1, got 'lots'"),
     ("out of range", lambda t: recipe_with(t, "lr: 2.0e-4, betas: [0.9", "lr: -1, betas: [0.9"),

@@ -1,0 +1,169 @@
+"""Runs survive signals, NaNs, kills during checkpoint writes and plugin faults without losing anything."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from conftest import RECIPES, quick, run_subprocess
+from test_plugins import make_distribution
+
+VANILLA = RECIPES / "vanilla_mnist.yaml"
+SMALL = ["--set", "data.classes=[3]", "--set", "train.batch_size=50"]
+
+
+def _final_params(run):
+    path = sorted((run / "checkpoints").glob("step-*.pt"))[-1]
+    return torch.load(path, weights_only=True)
+
+
+def _wait_for(path, timeout=120):
+    start = time.time()
+    while time.time() - start < timeout:
+        if path.exists() and path.read_text().strip():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{path} never appeared")
+
+
+def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(tmp_path, data_root):
+    env = {"GANZOO_DATA": str(data_root)}
+    args = ["run", VANILLA, *quick(1500, **{"train.log_every": 50}), *SMALL]
+    straight = tmp_path / "straight"
+    assert run_subprocess(*args, "--out", straight, env=env).returncode == 0
+
+    stopped = tmp_path / "stopped"
+    process = subprocess.Popen([sys.executable, "-m", "ganzoo", *map(str, args), "--out", str(stopped)],
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+    _wait_for(stopped / "metrics.jsonl")
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert "SIGTERM received" in err and f"continue with: ganzoo resume {stopped}" in err and "Traceback" not in err
+    step = _final_params(stopped)["step"]
+    assert 0 < step < 1500
+
+    resumed = run_subprocess("resume", stopped, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _final_params(straight), _final_params(stopped)
+    assert a["step"] == b["step"] == 1500
+    for role in ("G", "D"):
+        for key, tensor in a["networks"][role].items():
+            assert torch.equal(tensor, b["networks"][role][key]), (role, key)
+
+
+KILL_DURING_WRITE = textwrap.dedent("""
+    import sys, time, torch
+    import ganzoo.checkpoint as ckpt
+    from ganzoo.cli import main
+    real_save, calls = torch.save, []
+    def slow_save(payload, f, *a, **k):
+        calls.append(1)
+        if len(calls) == 2:            # the second checkpoint: write half of it, then hang
+            f.write(b"PK\\x03\\x04 half a checkpoint")
+            f.flush()
+            print("WRITING", flush=True)
+            time.sleep(600)
+        return real_save(payload, f, *a, **k)
+    ckpt.torch.save = slow_save
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def test_sigkill_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, data_root):
+    run = tmp_path / "run"
+    args = ["run", VANILLA, *quick(40, **{"train.checkpoint_every": 20}), *SMALL, "--out", run]
+    process = subprocess.Popen([sys.executable, "-c", KILL_DURING_WRITE, *map(str, args)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "GANZOO_DATA": str(data_root)})
+    assert process.stdout.readline().strip() == "WRITING"
+    process.kill()
+    process.wait(timeout=30)
+    files = sorted(p.name for p in (run / "checkpoints").iterdir() if not p.name.startswith("."))
+    assert files == ["step-00000020.pt"]  # the interrupted step-40 file never took a real name
+    state = torch.load(run / "checkpoints" / "step-00000020.pt", weights_only=True)
+    assert state["step"] == 20
+
+
+class NaNAt:
+    """A test plugin: a regulariser whose penalty turns NaN at a given step."""
+
+    __name__ = "nan_plugin"
+
+    @staticmethod
+    def ganzoo_add_components():
+        from dataclasses import dataclass
+
+        from ganzoo import Component, Regularizer, option
+
+        @dataclass(frozen=True)
+        class Options:
+            step: int = option(8, "step whose D loss becomes NaN")
+
+        class Poison(Regularizer):
+            def __init__(self, o, ctx):
+                self.at, self.calls = o.step, 0
+
+            def penalty(self, objective, nets, scratch):
+                self.calls += 1
+                value = torch.tensor(float("nan") if self.calls == self.at else 0.0)
+                return value, {"D/poison": value}
+
+        return [Component("regularizer", "nan_at", Poison, Options)]
+
+
+def _nan_run(tmp_path, data_root, *sets):
+    from ganzoo import hookimpl
+    from ganzoo.loop import train
+    from ganzoo.plugins import load_plugins
+    from ganzoo.recipe import load_recipe
+
+    plugin = NaNAt()
+    plugin.ganzoo_add_components = hookimpl(NaNAt.ganzoo_add_components)
+    plugins = load_plugins(extra=(plugin,))
+    overrides = [f"{k}={v}" for k, v in {"train.steps": 12, "train.checkpoint_every": 5, "train.log_every": 3,
+                                          "train.sample_every": 1000, "data.classes": "[3]",
+                                          "regularizers": "[{name: nan_at, step: 8}]"}.items()] + list(sets)
+    recipe = load_recipe(VANILLA, overrides, plugins)
+    return train(recipe, tmp_path / "run", plugins)
+
+
+def test_a_nan_stops_the_run_naming_phase_step_and_terms(tmp_path, data_root):
+    from ganzoo import GanzooError
+
+    with pytest.raises(GanzooError) as err:
+        _nan_run(tmp_path, data_root)
+    message = str(err.value)
+    assert "non-finite loss at step 8, phase 'D' (terms: D/poison)" in message
+    assert f"the last good checkpoint is {tmp_path / 'run' / 'checkpoints' / 'step-00000005.pt'}" in message
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-00000005.pt"]
+
+    run = _nan_run(tmp_path / "skip", data_root, "train.nonfinite=skip")
+    assert run.step == 12
+    skipped = [json.loads(line).get("skipped_steps") for line in run.metrics_path.read_text().splitlines()]
+    assert sum(s or 0 for s in skipped) == 1
+
+
+def test_a_plugin_failing_inside_a_hook_is_named_and_checkpoints_are_kept(tmp_path, data_root):
+    site = tmp_path / "site"
+    site.mkdir()
+    make_distribution(site, "ganzoo_badlogger", '''
+        from ganzoo import hookimpl
+        @hookimpl
+        def ganzoo_log(run, step, scalars):
+            if step >= 20:
+                raise ValueError("disk quota for my dashboard")
+        ''', version="2.0.1")
+    run = tmp_path / "run"
+    result = run_subprocess("run", VANILLA, *quick(40, **{"train.checkpoint_every": 10}), *SMALL, "--out", run,
+                            env={"PYTHONPATH": str(site), "GANZOO_DATA": str(data_root)})
+    assert result.returncode == 2
+    assert ("plugin 'ganzoo_badlogger' (ganzoo_badlogger 2.0.1) failed in ganzoo_log: ValueError: disk quota for "
+            "my dashboard") in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (run / "checkpoints" / "step-00000010.pt").is_file()
