@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="run directory (default: runs/<recipe>-<timestamp>)")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress bar (default: only on a terminal)")
+    run.add_argument("--nproc", type=int, default=None, metavar="N",
+                     help="data-parallel on N processes of this machine (runs torchrun; see README for multi-node)")
 
     resume = sub.add_parser("resume", help="continue a run from its newest checkpoint")
     resume.add_argument("run_dir", metavar="RUN_DIR")
@@ -85,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = _parser().parse_args(argv)
+        args.argv = argv
         if args.version:
             from . import __version__
             print(__version__)
@@ -104,19 +109,44 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- commands ---------------------------------------------------------------------------------
 
+def _launch_torchrun(nproc: int, argv: list[str]) -> int:
+    """Re-run this command under torchrun on `nproc` local processes (without --nproc)."""
+    import subprocess
+
+    if not 1 <= nproc <= 1024:
+        raise GanzooError(f"run --nproc: expected an integer in [1, 1024], got {nproc}")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "ganzoo", *argv]
+    return subprocess.call(command)
+
+
 def cmd_run(args) -> int:
+    from . import distributed
     from .loop import train
     from .plugins import load_plugins
     from .recipe import load_recipe
 
     plugins = load_plugins()
     recipe = load_recipe(args.recipe, args.set, plugins)
-    out = Path(args.out) if args.out else Path("runs") / f"{recipe.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    stamp = os.environ.get("GANZOO_RUN_STAMP") or time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path("runs") / f"{recipe.stem}-{stamp}"
+    if args.nproc is not None and not distributed.launched_by_torchrun():
+        # every rank must agree on the run directory, so the launcher picks it
+        argv = [a for a in args.argv]
+        i = next(i for i, a in enumerate(argv) if a == "--nproc" or a.startswith("--nproc="))
+        del argv[i:i + (1 if "=" in argv[i] else 2)]
+        os.environ["GANZOO_RUN_STAMP"] = stamp
+        if not args.out:
+            argv += ["--out", str(out)]
+        return _launch_torchrun(args.nproc, argv)
     if (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
         raise GanzooError(f"{out}: already holds a run; continue it with `ganzoo resume {out}` or choose another --out")
     if out.exists() and not out.is_dir():
         raise GanzooError(f"--out {out}: exists and is not a directory")
-    return _exit_code(train(recipe, out, plugins, progress=args.progress))
+    try:
+        return _exit_code(train(recipe, out, plugins, progress=args.progress))
+    finally:
+        distributed.teardown()
 
 
 def _exit_code(run) -> int:
@@ -179,7 +209,12 @@ def cmd_resume(args) -> int:
         if now != version:
             print(f"ganzoo: warning: plugin {name!r} was {version} when the checkpoint was written, now "
                   f"{now or 'not installed'}", file=sys.stderr)
-    return _exit_code(train(recipe, run_dir, plugins, resume=state, progress=args.progress))
+    from . import distributed
+
+    try:
+        return _exit_code(train(recipe, run_dir, plugins, resume=state, progress=args.progress))
+    finally:
+        distributed.teardown()
 
 
 def cmd_list(args) -> int:

@@ -58,6 +58,10 @@ class Dataset:
     def batches_per_epoch(self) -> int:
         raise NotImplementedError
 
+    def shard(self, world) -> None:
+        """Under data parallelism: keep only this rank's part of each global batch. A dataset
+        that does not override this gives every rank the whole batch (correct, but redundant)."""
+
     def examples(self, n: int, generator: torch.Generator) -> Tensor:
         """Up to n examples, as the model sees them, chosen by `generator` (for metrics)."""
         raise NotImplementedError
@@ -91,6 +95,7 @@ class DeviceDataset(Dataset):
         self.generator.manual_seed(seed)
         self.perm = torch.empty(0, dtype=torch.long, device=device)
         self.cursor = 0
+        self.local = slice(None)  # this rank's part of each global batch
         self.info = DataInfo(tuple(self.sample_shape()), num_classes, n, features, **info)
 
     def sample_shape(self) -> tuple[int, ...]:
@@ -107,12 +112,17 @@ class DeviceDataset(Dataset):
         if self.cursor + self.batch_size > self.perm.numel():
             self.perm = torch.randperm(self.info.size, generator=self.generator, device=self.device)
             self.cursor = 0
-        index = self.perm[self.cursor:self.cursor + self.batch_size]
+        # every rank draws the same global permutation and keeps its own slice of the batch
+        index = self.perm[self.cursor:self.cursor + self.batch_size][self.local]
         self.cursor += self.batch_size
         batch = {"image": self.gather(index)}
         if self.labels is not None:
             batch["label"] = self.labels[index]
         return batch
+
+    def shard(self, world) -> None:
+        from .distributed import local_slice
+        self.local = local_slice(world, self.batch_size)
 
     @staticmethod
     def normalise(data: Tensor) -> Tensor:

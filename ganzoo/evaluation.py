@@ -29,6 +29,11 @@ class Metric:
 
     goals: Mapping[str, str] = {}
 
+    def samples_needed(self) -> int:
+        """How many generated samples the metric will ask for (they are made before scoring,
+        shared out across ranks under torchrun). Reads `self.o.samples` when there is one."""
+        return int(getattr(getattr(self, "o", None), "samples", 0) or 0)
+
     def __call__(self, ev: "EvalContext") -> dict[str, float]:
         raise NotImplementedError
 
@@ -42,9 +47,12 @@ class Metric:
 class EvalContext:
     """Shared, cached inputs of the metrics of one evaluation: samples, real data, features."""
 
-    def __init__(self, recipe, registry, objective, nets, data_info, device, seed: int):
+    def __init__(self, recipe, registry, objective, nets, data_info, device, seed: int, world=None):
+        from .distributed import SINGLE
+
         self.recipe, self.registry, self.objective, self.nets = recipe, registry, objective, nets
         self.data_info, self.device, self.seed = data_info, device, seed
+        self.world = world or SINGLE
         self._fake: Tensor | None = None
         self._cache: dict = {}
 
@@ -52,16 +60,20 @@ class EvalContext:
     def fake(self, n: int) -> Tensor:
         """n generated samples in [-1, 1] (the same ones for every metric of this evaluation)."""
         if self._fake is None or len(self._fake) < n:
+            from .distributed import all_gather_cat
+
             generator = torch.Generator().manual_seed(self.seed)
-            inputs = self.objective.fixed_inputs(self.nets, n, generator)
+            per_rank = -(-n // self.world.size)  # every rank makes its share of the same global set
+            inputs = self.objective.fixed_inputs(self.nets, per_rank * self.world.size, generator)
+            mine = slice(self.world.rank * per_rank, (self.world.rank + 1) * per_rank)
             for net in self.nets.values():
                 net.eval()
             chunks = []
             with torch.no_grad():
-                for start in range(0, n, 500):
-                    part = {k: v[start:start + 500] for k, v in inputs.items()}
+                for start in range(mine.start, mine.stop, 500):
+                    part = {k: v[start:min(start + 500, mine.stop)] for k, v in inputs.items()}
                     chunks.append(self.objective.sample(self.nets, part).float())
-            self._fake = torch.cat(chunks)
+            self._fake = all_gather_cat(torch.cat(chunks))[:n]
         return self._fake[:n]
 
     def real(self, split: str, n: int) -> Tensor:
@@ -102,8 +114,10 @@ class EvalContext:
 class Evaluator:
     """Runs a recipe's metrics; keeps floors so each is computed once per run."""
 
-    def __init__(self, recipe, registry, metrics: list[tuple[str, Metric]]):
-        self.recipe, self.registry = recipe, registry
+    def __init__(self, recipe, registry, metrics: list[tuple[str, Metric]], world=None):
+        from .distributed import SINGLE
+
+        self.recipe, self.registry, self.world = recipe, registry, world or SINGLE
         self.metrics = metrics
         self._floors: dict[str, float] | None = None
 
@@ -112,9 +126,14 @@ class Evaluator:
 
     def evaluate(self, objective, nets, data_info, device) -> tuple[dict[str, float], dict]:
         """({score: value, score_floor: value}, {metric name: fingerprint})."""
-        ev = EvalContext(self.recipe, self.registry, objective, nets, data_info, device, self.recipe.eval.seed)
+        ev = EvalContext(self.recipe, self.registry, objective, nets, data_info, device, self.recipe.eval.seed,
+                         self.world)
         scores, fingerprints = {}, {}
         try:
+            if self.world.distributed:  # the one collective step: samples made on every rank
+                ev.fake(max(m.samples_needed() for _, m in self.metrics))
+                if not self.world.main:
+                    return {}, {}
             for name, metric in self.metrics:
                 scores.update(metric(ev))
                 fingerprints[name] = metric.fingerprint(ev)
@@ -128,7 +147,7 @@ class Evaluator:
         return {**scores, **self._floors}, fingerprints
 
 
-def build_evaluator(recipe, registry, device, metric_names: list[str] | None = None) -> Evaluator | None:
+def build_evaluator(recipe, registry, device, metric_names: list[str] | None = None, world=None) -> Evaluator | None:
     """The recipe's metrics (or the named ones, with their recipe options where given)."""
     from .recipe import Choice
 
@@ -144,7 +163,7 @@ def build_evaluator(recipe, registry, device, metric_names: list[str] | None = N
     if not choices:
         return None
     ctx = BuildContext(device=device, recipe=recipe)
-    return Evaluator(recipe, registry, [(c.name, c.component.build(c.options, ctx)) for c in choices])
+    return Evaluator(recipe, registry, [(c.name, c.component.build(c.options, ctx)) for c in choices], world)
 
 
 def is_better(goal: str, new: float, old: float | None) -> bool:

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -24,12 +25,14 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
+from . import distributed
 from .data import DataInfo, Dataset, info_to_dict
+from .distributed import SINGLE, World
 from .ema import EMA
 from .errors import GanzooError
 from .evaluation import build_evaluator, is_better
 from .images import save_samples
-from .objective import Objective
+from .objective import Objective, Phase
 from .plugins import Plugins
 from .recipe import Recipe
 from .registry import BuildContext
@@ -50,6 +53,8 @@ class Run:
     fixed_inputs: dict[str, torch.Tensor]
     total_steps: int
     regularizers: list = field(default_factory=list)   # (phase name, Regularizer)
+    ddp_nets: dict = field(default_factory=dict)       # what the steps call (DDP-wrapped when distributed)
+    world: World = SINGLE
     schedulers: dict = field(default_factory=dict)     # role -> LR scheduler
     ema: dict = field(default_factory=dict)            # role -> EMA copy
     evaluator: object = None                           # ganzoo.evaluation.Evaluator, if the recipe has metrics
@@ -123,16 +128,25 @@ def set_rng_state(state: dict, device: torch.device) -> None:
 
 # --- 2. build -------------------------------------------------------------------------------
 
-def build(recipe: Recipe, device: torch.device):
-    """(data, nets, objective, optimizers, regularizers) for a recipe, on `device`, seeded."""
-    seed_everything(recipe.seed)
-    data = recipe.data.component.build(recipe.data.options, BuildContext(device=device, recipe=recipe))
-    nets, objective = build_models(recipe, device, data.info)
+def build(recipe: Recipe, device: torch.device, world: World = SINGLE):
+    """(data, nets, ddp_nets, objective, optimizers, regularizers) for a recipe, on `device`, seeded.
+
+    `nets` are the plain networks (sampling, checkpoints, EMA); `ddp_nets` are what the steps
+    call: the same networks, wrapped in DDP for the trained ones when running on several ranks.
+    """
+    seed_everything(recipe.seed)  # the same seed on every rank: identical initial weights
+    data = recipe.data.component.build(recipe.data.options, BuildContext(device=device, recipe=recipe, world=world))
+    if world.distributed:
+        data.shard(world)
+    nets, objective = build_models(recipe, device, data.info, world)
     trained = {role for phase in objective.phases for role in phase.trains}
     for role in sorted(trained - set(recipe.optimizers)):
         phase = next(p.name for p in objective.phases if role in p.trains)
         raise GanzooError(f"{recipe.source}: optimizers.{role}: missing; phase {phase!r} trains network {role}")
-    ctx = BuildContext(device=device, recipe=recipe, data=data.info)
+    ddp_nets = distributed.wrap(nets, trained, world, device, recipe.train.sync_batchnorm)
+    nets = {role: getattr(net, "module", net) if isinstance(net, distributed.DDP) else net
+            for role, net in ddp_nets.items()}
+    ctx = BuildContext(device=device, recipe=recipe, data=data.info, world=world)
     optimizers = {role: choice.component.build(choice.options, ctx, nets[role].parameters())
                   for role, choice in recipe.optimizers.items()}
     regularizers = []
@@ -143,16 +157,17 @@ def build(recipe: Recipe, device: torch.device):
             raise GanzooError(f"{recipe.source}: regularizers[{i}] ({choice.name}): objective "
                               f"{recipe.objective.name!r} trains no network {reg.network!r}")
         regularizers.append((phase, reg))
-    return data, nets, objective, optimizers, regularizers
+    return data, nets, ddp_nets, objective, optimizers, regularizers
 
 
-def build_models(recipe: Recipe, device: torch.device, data_info: DataInfo):
+def build_models(recipe: Recipe, device: torch.device, data_info: DataInfo, world: World = SINGLE):
     """(nets, objective): what sampling needs, without the dataset or optimisers."""
-    ctx = BuildContext(device=device, recipe=recipe, data=data_info)
+    ctx = BuildContext(device=device, recipe=recipe, data=data_info, world=world)
     objective = recipe.objective.component.build(recipe.objective.options, ctx)
     nets = {}
     for role, choice in recipe.networks.items():
-        net_ctx = BuildContext(device=device, recipe=recipe, data=objective.network_input(role, data_info))
+        net_ctx = BuildContext(device=device, recipe=recipe, data=objective.network_input(role, data_info),
+                               world=world)
         net = choice.component.build(choice.options, net_ctx)
         if not isinstance(net, nn.Module):
             raise GanzooError(f"networks.{role}: {choice.kind} {choice.name!r} built a {type(net).__name__}, "
@@ -222,14 +237,19 @@ class LossWindow:
         code = torch.where(torch.isfinite(loss.detach()), _NO_BAD_STEP, float(step * 16 + phase_index))
         self.first_bad = code if self.first_bad is None else torch.minimum(self.first_bad, code)
 
-    def read(self) -> tuple[dict[str, float], tuple[int, int] | None]:
-        """({"loss/<term>": mean}, (step, phase index) of the first non-finite loss, or None)."""
+    def read(self, world=None) -> tuple[dict[str, float], tuple[int, int] | None]:
+        """({"loss/<term>": mean}, (step, phase index) of the first non-finite loss, or None).
+        Under torchrun the means are over all ranks, and a bad step on any rank counts."""
         names = list(self.sums)
-        values = torch.stack([self.sums[n] for n in names]
-                             + ([self.first_bad.double()] if self.first_bad is not None else [])).tolist()
-        bad = None
-        if self.first_bad is not None and values[-1] < _NO_BAD_STEP:
-            bad = divmod(int(values[-1]), 16)
+        if not names:
+            return {}, None
+        sums = torch.stack([self.sums[n] for n in names])
+        first_bad = self.first_bad.double().view(1)
+        if world is not None and world.distributed:
+            sums = distributed.all_reduce(sums) / world.size
+            first_bad = distributed.all_reduce(first_bad, torch.distributed.ReduceOp.MIN)
+        values = torch.cat([sums, first_bad]).tolist()
+        bad = divmod(int(values[-1]), 16) if values[-1] < _NO_BAD_STEP else None
         means = {f"loss/{n}": v / self.counts[n] for n, v in zip(names, values)}
         if self.skipped:
             means["skipped_steps"] = float(self.skipped)
@@ -244,8 +264,9 @@ class StopRequest:
     """SIGINT / SIGTERM finish the current step, then the loop checkpoints and stops.
     A second SIGINT stops at once (KeyboardInterrupt)."""
 
-    def __init__(self):
+    def __init__(self, device: torch.device = torch.device("cpu")):
         self.signal_name: str | None = None
+        self.device = device  # for the flag the ranks agree on under torchrun
         self._previous = {}
 
     def _handle(self, signum, frame):
@@ -268,13 +289,15 @@ class StopRequest:
 
 def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None = None,
           progress: bool | None = None) -> Run:
-    """Train `recipe` in `run_dir` (created), or continue from a loaded checkpoint `resume`."""
-    device = pick_device(recipe.device)
-    data, nets, objective, optimizers, regularizers = build(recipe, device)
+    """Train `recipe` in `run_dir` (created), or continue from a loaded checkpoint `resume`.
+
+    Under torchrun every rank calls this; only rank 0 writes files."""
+    world, device = distributed.setup(pick_device(recipe.device))
+    data, nets, ddp_nets, objective, optimizers, regularizers = build(recipe, device, world)
     grid_rng = torch.Generator().manual_seed(recipe.seed)
     fixed = objective.fixed_inputs(nets, recipe.train.grid_size, grid_rng, data=data)
     run = Run(Path(run_dir), recipe, plugins, device, data, nets, objective, optimizers, fixed,
-              total_steps(recipe, objective, data), regularizers)
+              total_steps(recipe, objective, data), regularizers, ddp_nets, world)
     for role, choice in recipe.optimizers.items():
         scheduler = make_scheduler(optimizers[role], choice.settings, run.total_steps)
         if scheduler is not None:
@@ -282,19 +305,22 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
     for role, choice in recipe.networks.items():
         if choice.settings.ema_decay is not None:
             run.ema[role] = EMA(nets[role], choice.settings.ema_decay)
-    run.evaluator = build_evaluator(recipe, plugins.registry, device)
+    run.evaluator = build_evaluator(recipe, plugins.registry, device, world=world)
     can_evaluate = run.evaluator is not None or bool(plugins.hook.ganzoo_evaluate.get_hookimpls())
-    run.dir.mkdir(parents=True, exist_ok=True)
-    (run.dir / "recipe.yaml").write_text(recipe.to_yaml())
+    if world.main:
+        run.dir.mkdir(parents=True, exist_ok=True)
+        (run.dir / "recipe.yaml").write_text(recipe.to_yaml())
 
     if resume is not None:
         _restore(run, resume)
-    plugins.call("ganzoo_train_start", run=run)
-    _print(f"run {run.dir} on {device}: {recipe.stem}, step {run.step} -> {run.total_steps}")
+    if world.main:
+        plugins.call("ganzoo_train_start", run=run)
+        ranks = f" x {world.size} ranks" if world.distributed else ""
+        _print(f"run {run.dir} on {device}{ranks}: {recipe.stem}, step {run.step} -> {run.total_steps}")
 
-    bar = _progress_bar(run, progress)
+    bar = _progress_bar(run, progress) if world.main else None
     start_step, start_time = run.step, time.perf_counter()
-    with StopRequest() as stop:
+    with StopRequest(device) as stop:
         _run_steps(run, bar, stop, can_evaluate)
 
     # 6. end: a signal stops after a finished step, with a checkpoint to resume from
@@ -304,21 +330,23 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
         bar.close()
     if stop.signal_name is not None and run.step < run.total_steps:
         run.stopped_by = stop.signal_name
-        _print(f"stopped by {stop.signal_name} at step {run.step}; continue with: ganzoo resume {run.dir}")
-    seconds = time.perf_counter() - start_time
-    trained = run.step - start_step
-    if trained:
-        images = trained * recipe.train.batch_size * batches_per_step(objective)
-        _print(f"done: {trained} steps in {seconds:.1f} s ({images / seconds:,.0f} images/s); "
-               f"samples in {run.dir / 'samples'}, checkpoints in {run.checkpoint_dir}")
-    plugins.call("ganzoo_train_end", run=run, step=run.step)
+    if world.main:
+        if run.stopped_by:
+            _print(f"stopped by {run.stopped_by} at step {run.step}; continue with: ganzoo resume {run.dir}")
+        seconds = time.perf_counter() - start_time
+        trained = run.step - start_step
+        if trained:
+            images = trained * recipe.train.batch_size * batches_per_step(objective)
+            _print(f"done: {trained} steps in {seconds:.1f} s ({images / seconds:,.0f} images/s); "
+                   f"samples in {run.dir / 'samples'}, checkpoints in {run.checkpoint_dir}")
+        plugins.call("ganzoo_train_end", run=run, step=run.step)
     return run
 
 
 def _run_steps(run: Run, bar, stop: StopRequest, can_evaluate: bool) -> None:
     """4. the step loop, then 5. the cadences. Nothing in a step reads a value back from the
     device: losses are summed on the device and read once per log window."""
-    recipe, nets, objective, optimizers, data = run.recipe, run.nets, run.objective, run.optimizers, run.data
+    recipe, nets, objective, optimizers, data = run.recipe, run.ddp_nets, run.objective, run.optimizers, run.data
     train_cfg = recipe.train
     images_per_step = train_cfg.batch_size * batches_per_step(objective)
     skip_nonfinite = train_cfg.nonfinite == "skip"
@@ -338,28 +366,29 @@ def _run_steps(run: Run, bar, stop: StopRequest, can_evaluate: bool) -> None:
                 net.requires_grad_(role in phase.grad_networks)
             phase_optimizers = [optimizers[role] for role in phase.trains]
             phase_regularizers = [r for name, r in run.regularizers if name == phase.name]
-            for _ in range(phase.repeats):
-                batch = data.next_batch() if phase.reads_data else None
-                for opt in phase_optimizers:
-                    opt.zero_grad(set_to_none=True)
-                loss, terms = objective.loss(phase, nets, batch, scratch)
-                for reg in phase_regularizers:
-                    extra = reg.penalty(objective, nets, scratch) if run.step % reg.every == 0 else None
-                    if extra is not None:
-                        loss = loss + extra[0]
-                        terms = {**terms, **extra[1]}
-                if skip_nonfinite and not torch.isfinite(loss).item():  # opt-in: one host sync per phase
-                    window.skipped += 1
-                    continue
-                loss.backward()
-                for opt in phase_optimizers:
-                    opt.step()
-                for reg in phase_regularizers:
-                    reg.after_step(nets)
-                window.add(terms, loss, run.step, phase_index)
+            with _frozen_ddp(nets, phase) if run.world.distributed else contextlib.nullcontext():
+                for _ in range(phase.repeats):
+                    batch = data.next_batch() if phase.reads_data else None
+                    for opt in phase_optimizers:
+                        opt.zero_grad(set_to_none=True)
+                    loss, terms = objective.loss(phase, nets, batch, scratch)
+                    for reg in phase_regularizers:
+                        extra = reg.penalty(objective, nets, scratch) if run.step % reg.every == 0 else None
+                        if extra is not None:
+                            loss = loss + extra[0]
+                            terms = {**terms, **extra[1]}
+                    if skip_nonfinite and not _all_finite(loss):  # opt-in: one host sync per phase
+                        window.skipped += 1
+                        continue
+                    loss.backward()
+                    for opt in phase_optimizers:
+                        opt.step()
+                    for reg in phase_regularizers:
+                        reg.after_step(nets)
+                    window.add(terms, loss, run.step, phase_index)
             for role in phase.trains:
                 if role in run.ema:
-                    run.ema[role].update(nets[role])
+                    run.ema[role].update(run.nets[role])
         scratch.clear()
         for scheduler in run.schedulers.values():
             scheduler.step()
@@ -367,15 +396,18 @@ def _run_steps(run: Run, bar, stop: StopRequest, can_evaluate: bool) -> None:
         if bar is not None:
             bar.update(1)
 
-        # 5. cadences; a stop signal ends the run here, after a whole step
-        last_step = run.step == run.total_steps or stop.signal_name is not None
-        log_now = run.step % train_cfg.log_every == 0 or last_step
-        sample_now = run.step % train_cfg.sample_every == 0 or last_step
-        evaluate_now = can_evaluate and (last_step or (recipe.eval.every is not None
-                                                       and run.step % recipe.eval.every == 0))
-        checkpoint_now = run.step % train_cfg.checkpoint_every == 0 or last_step
+        # 5. cadences; a stop signal ends the run here, after a whole step (on every rank
+        # at the same step: under torchrun the ranks agree at the cadence steps)
+        cadence = lambda every: every is not None and run.step % every == 0  # noqa: E731
+        stopping = stop.signal_name is not None and (not run.world.distributed or _agreed(stop, cadence(
+            train_cfg.log_every)))
+        last_step = run.step == run.total_steps or stopping
+        log_now = cadence(train_cfg.log_every) or last_step
+        sample_now = cadence(train_cfg.sample_every) or last_step
+        evaluate_now = can_evaluate and (cadence(recipe.eval.every) or last_step)
+        checkpoint_now = cadence(train_cfg.checkpoint_every) or last_step
         if log_now or sample_now or evaluate_now or checkpoint_now:
-            scalars, bad = window.read()  # the one host sync of a window
+            scalars, bad = window.read(run.world)  # the one host sync of a window
             _stop_if_nonfinite(run, bad, scalars)  # before anything is written from broken weights
             now = time.perf_counter()
             run.elapsed += now - clock
@@ -385,17 +417,40 @@ def _run_steps(run: Run, bar, stop: StopRequest, can_evaluate: bool) -> None:
                 # images/s counts the real images drawn (n_critic batches per step for WGAN)
                 scalars["images_per_s"] = (run.step - window_step) * images_per_step / max(window_seconds, 1e-9)
                 window_step, window_seconds = run.step, 0.0
-                _log(run, scalars, bar)
-        if sample_now:
+                if run.world.main:
+                    _log(run, scalars, bar)
+        if sample_now and run.world.main:
             _sample_grid(run)
         improved = False
         if evaluate_now:
             improved = _evaluate(run, bar)
             clock = time.perf_counter()  # evaluation time is not training time
-        if checkpoint_now or improved:
+        if (checkpoint_now or improved) and run.world.main:
             _checkpoint(run, best=improved)
-        if stop.signal_name is not None:
+        if stopping:
             return
+
+
+def _frozen_ddp(nets: dict, phase: Phase) -> contextlib.ExitStack:
+    """no_sync() for the DDP networks a phase does not train: they must not wait for gradients."""
+    stack = contextlib.ExitStack()
+    for role, net in nets.items():
+        if role not in phase.trains and isinstance(net, distributed.DDP):
+            stack.enter_context(net.no_sync())
+    return stack
+
+
+def _all_finite(loss: torch.Tensor) -> bool:
+    flag = torch.isfinite(loss.detach()).all().to(torch.int32)
+    return bool(distributed.all_reduce(flag, torch.distributed.ReduceOp.MIN).item())
+
+
+def _agreed(stop: StopRequest, at_cadence: bool) -> bool:
+    """Under torchrun: stop only at a log step, when any rank was signalled (one collective)."""
+    if not at_cadence:
+        return False
+    flag = torch.tensor(1 if stop.signal_name else 0, device=stop.device)
+    return bool(distributed.all_reduce(flag, torch.distributed.ReduceOp.MAX).item())
 
 
 # --- helpers, in the order the loop uses them ----------------------------------------------
@@ -463,10 +518,13 @@ def _sample_grid(run: Run) -> Path:
 
 
 def _evaluate(run: Run, bar) -> bool:
-    """Score the sampling networks; log the scores with fingerprints; True if this is the best so far."""
+    """Score the sampling networks; log the scores with fingerprints; True if this is the best so far.
+    Under torchrun every rank makes its share of the samples; rank 0 scores and writes."""
     scores, fingerprints = {}, {}
     if run.evaluator is not None:
         scores, fingerprints = run.evaluator.evaluate(run.objective, run.sampling_nets, run.data.info, run.device)
+    if not run.world.main:
+        return False
     for result in run.plugins.call("ganzoo_evaluate", run=run, step=run.step):
         scores.update(result or {})  # plugins may add scores of their own
     _log(run, {f"eval/{k}": v for k, v in scores.items()}, bar, fingerprints=fingerprints)

@@ -138,6 +138,10 @@ class GANObjective(Objective):
     """
 
     def __init__(self, options: GANOptions, ctx):
+        from .distributed import SINGLE, local_slice
+
+        self.world = getattr(ctx, "world", None) or SINGLE
+        self.local = local_slice(self.world, ctx.recipe.train.batch_size) if self.world.distributed else slice(None)
         self.batch_size = ctx.recipe.train.batch_size
         self.n_critic = options.n_critic
         self.pack = options.pack
@@ -150,9 +154,11 @@ class GANObjective(Objective):
         if self.batch_size % self.pack:
             raise GanzooError(f"objective.pack: {self.pack} does not divide train.batch_size "
                               f"{self.batch_size}; PacGAN needs whole packs")
-        reuse = options.n_critic == 1
+        # Reusing D's fake batch in the G phase keeps G's graph across phases, which DDP's
+        # gradient averaging cannot follow: under data parallelism G remakes it from the same z.
+        self.reuse_fake = options.n_critic == 1 and not self.world.distributed
         self.phases = (
-            Phase("D", trains=("D",), repeats=options.n_critic, needs_grad=("D", "G") if reuse else ("D",)),
+            Phase("D", trains=("D",), repeats=options.n_critic, needs_grad=("D", "G") if self.reuse_fake else ("D",)),
             Phase("G", trains=("G",), reads_data=False),
         )
 
@@ -180,27 +186,36 @@ class GANObjective(Objective):
             images = images.reshape(n // self.pack, c * self.pack, *rest)  # consecutive samples share a pack
         return D(images, labels) if self.conditional else D(images)
 
-    def generate(self, G: nn.Module, n: int, device) -> tuple[Tensor, Tensor | None]:
-        z = torch.randn(n, G.latent_dim, device=device)
-        if not self.conditional:
-            return G(z), None
-        labels = torch.randint(0, self.num_classes, (n,), device=device)
-        return G(z, labels), labels
+    def latents(self, G: nn.Module, n: int, device) -> tuple[Tensor, Tensor | None]:
+        """z (and labels) for n fakes. Ranks draw the same global batch (same seed) and keep their slice."""
+        total = n * self.world.size
+        z = torch.randn(total, G.latent_dim, device=device)[self.local]
+        labels = torch.randint(0, self.num_classes, (total,), device=device)[self.local] if self.conditional else None
+        return z, labels
+
+    def generate(self, G: nn.Module, z: Tensor, labels: Tensor | None) -> Tensor:
+        return G(z, labels) if self.conditional else G(z)
 
     def loss(self, phase, nets, batch, scratch):
         G, D = nets["G"], nets["D"]
         if phase.name == "D":
             real = batch["image"]
             real_labels = batch.get("label") if self.conditional else None
-            fake, fake_labels = self.generate(G, real.shape[0], real.device)
-            if self.n_critic == 1:
-                scratch["fake_for_G"] = (fake, fake_labels)  # still attached to G's graph
+            z, fake_labels = self.latents(G, real.shape[0], real.device)
+            fake = self.generate(G, z, fake_labels)
+            if self.n_critic == 1:  # the G phase uses the same z (and, on one rank, this very graph)
+                scratch["latents"] = (z, fake_labels)
+                if self.reuse_fake:
+                    scratch["fake_for_G"] = fake
             fake = fake.detach()
             scratch.update(real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels)
             return self.d_loss(self.critic(D, real, real_labels), self.critic(D, fake, fake_labels))
-        fake, labels = scratch.pop("fake_for_G", (None, None))
+        z, labels = scratch.pop("latents", (None, None))
+        if z is None:
+            z, labels = self.latents(G, self.batch_size // self.world.size, next(G.parameters()).device)
+        fake = scratch.pop("fake_for_G", None)
         if fake is None:
-            fake, labels = self.generate(G, self.batch_size, next(G.parameters()).device)
+            fake = self.generate(G, z, labels)
         return self.g_loss(self.critic(D, fake, labels))
 
     def check(self, nets, info, recipe):

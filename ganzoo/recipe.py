@@ -32,7 +32,7 @@ from .registry import Component, Registry
 
 @dataclass(frozen=True)
 class TrainSettings:
-    batch_size: int = option(64, "examples per batch", min=1)
+    batch_size: int = option(64, "examples per batch; under torchrun the global batch, split across ranks", min=1)
     steps: int | None = option(None, "training steps (one generator update each); set this or epochs", min=1)
     epochs: int | None = option(None, "passes over the training data; set this or steps", min=1)
     log_every: int = option(100, "steps between lines in metrics.jsonl (losses averaged over them)", min=1)
@@ -40,6 +40,7 @@ class TrainSettings:
     checkpoint_every: int = option(5000, "steps between checkpoints (one is always written at the end)", min=1)
     keep_checkpoints: int = option(3, "how many of the newest checkpoints to keep", min=1)
     grid_size: int = option(64, "images per sample grid, from latents fixed for the whole run", min=1, max=1024)
+    sync_batchnorm: bool = option(False, "under torchrun on CUDA: BatchNorm statistics over all ranks (SyncBatchNorm)")
     nonfinite: Literal["stop", "skip"] = option(
         "stop", "a non-finite loss stops the run (the last good checkpoint is kept), or its step is skipped "
                 "and counted (costs a host sync per phase)")

@@ -39,11 +39,13 @@ class Component:
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What is known when components are built: the device, the data, the whole recipe."""
+    """What is known when components are built: the device, the data, the whole recipe, and
+    the data-parallel world (rank and number of ranks; one rank unless run under torchrun)."""
 
     device: Any
     recipe: Any
     data: Any = None  # ganzoo.data.DataInfo once the dataset is built
+    world: Any = None  # ganzoo.distributed.World
 
 
 @dataclass(frozen=True)
