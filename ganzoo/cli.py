@@ -70,6 +70,17 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, help="seed of the samples (default: the recipe's eval.seed)")
     ev.add_argument("--device", default="auto", help="device (default auto)")
 
+    be = sub.add_parser("bench", help="train recipes side by side under one budget; table, CSV and chart")
+    be.add_argument("recipes", nargs="+", metavar="RECIPE")
+    budget = be.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--steps", type=int, help="training steps per run")
+    budget.add_argument("--seconds", type=float, help="training seconds per run")
+    be.add_argument("--seeds", type=int, default=3, help="seeds per recipe (default 3)")
+    be.add_argument("--metrics", default="fid", help="metrics, e.g. fid,kid or '[{name: fid, samples: 2000}]'")
+    be.add_argument("--eval-every", type=int, help="steps between evaluations (default: a quarter of --steps)")
+    overrides(be)
+    be.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (bench.md, bench.csv, bench.png)")
+
     tr = sub.add_parser("translate", help="translate a folder of images with a CycleGAN run")
     tr.add_argument("run_dir", metavar="RUN_DIR")
     tr.add_argument("--direction", required=True, choices=["AB", "BA"], help="AB: G_AB (A to B), BA: G_BA")
@@ -329,6 +340,30 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import bench, parse_metrics
+
+    if args.steps is not None and args.steps < 1:
+        raise GanzooError(f"bench --steps: expected an integer >= 1, got {args.steps}")
+    if args.seconds is not None and not args.seconds > 0:
+        raise GanzooError(f"bench --seconds: expected a number > 0, got {args.seconds}")
+    if not 1 <= args.seeds <= 100:
+        raise GanzooError(f"bench --seeds: expected an integer in [1, 100], got {args.seeds}")
+    if args.eval_every is not None and args.eval_every < 1:
+        raise GanzooError(f"bench --eval-every: expected an integer >= 1, got {args.eval_every}")
+    from .plugins import load_plugins
+    from .recipe import find_recipe
+
+    dirs = load_plugins().recipe_dirs()
+    recipes = [str(find_recipe(r, dirs)) for r in args.recipes]
+    out = Path(args.out)
+    table = bench(recipes, out, args.steps, args.seconds, args.seeds, parse_metrics(args.metrics), args.eval_every,
+                  args.set)
+    print((out / "bench.md").read_text(), end="")
+    print(f"table: {out / 'bench.md'}, {out / 'bench.csv'}; chart: {out / 'bench.png'} ({table['key']})")
+    return 0
+
+
 def cmd_translate(args) -> int:
     import torch
     from torchvision.transforms import functional as TF
@@ -383,7 +418,7 @@ def cmd_train_classifier(args) -> int:
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "plugins": cmd_plugins,
             "recipe": cmd_recipe, "sample": cmd_sample, "eval": cmd_eval, "train-classifier": cmd_train_classifier,
-            "translate": cmd_translate}
+            "translate": cmd_translate, "bench": cmd_bench}
 
 
 def _table(header, rows) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 import signal
 import sys
@@ -54,6 +55,7 @@ class Run:
     total_steps: int
     regularizers: list = field(default_factory=list)   # (phase name, Regularizer)
     ddp_nets: dict = field(default_factory=dict)       # what the steps call (DDP-wrapped when distributed)
+    scaler: object = None                              # torch.amp.GradScaler for fp16
     world: World = SINGLE
     schedulers: dict = field(default_factory=dict)     # role -> LR scheduler
     ema: dict = field(default_factory=dict)            # role -> EMA copy
@@ -143,9 +145,13 @@ def build(recipe: Recipe, device: torch.device, world: World = SINGLE):
     for role in sorted(trained - set(recipe.optimizers)):
         phase = next(p.name for p in objective.phases if role in p.trains)
         raise GanzooError(f"{recipe.source}: optimizers.{role}: missing; phase {phase!r} trains network {role}")
+    if recipe.train.channels_last:
+        nets = {role: net.to(memory_format=torch.channels_last) for role, net in nets.items()}
     ddp_nets = distributed.wrap(nets, trained, world, device, recipe.train.sync_batchnorm)
     nets = {role: getattr(net, "module", net) if isinstance(net, distributed.DDP) else net
             for role, net in ddp_nets.items()}
+    if recipe.train.compile:  # the steps call compiled networks; checkpoints keep the plain ones
+        ddp_nets = {role: torch.compile(net) for role, net in ddp_nets.items()}
     ctx = BuildContext(device=device, recipe=recipe, data=data.info, world=world)
     optimizers = {role: choice.component.build(choice.options, ctx, nets[role].parameters())
                   for role, choice in recipe.optimizers.items()}
@@ -266,6 +272,7 @@ class StopRequest:
 
     def __init__(self, device: torch.device = torch.device("cpu")):
         self.signal_name: str | None = None
+        self.budget_spent = False  # train.max_seconds reached
         self.device = device  # for the flag the ranks agree on under torchrun
         self._previous = {}
 
@@ -297,7 +304,7 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
     grid_rng = torch.Generator().manual_seed(recipe.seed)
     fixed = objective.fixed_inputs(nets, recipe.train.grid_size, grid_rng, data=data)
     run = Run(Path(run_dir), recipe, plugins, device, data, nets, objective, optimizers, fixed,
-              total_steps(recipe, objective, data), regularizers, ddp_nets, world)
+              total_steps(recipe, objective, data), regularizers=regularizers, ddp_nets=ddp_nets, world=world)
     for role, choice in recipe.optimizers.items():
         scheduler = make_scheduler(optimizers[role], choice.settings, run.total_steps)
         if scheduler is not None:
@@ -305,6 +312,8 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
     for role, choice in recipe.networks.items():
         if choice.settings.ema_decay is not None:
             run.ema[role] = EMA(nets[role], choice.settings.ema_decay)
+    if recipe.train.precision == "fp16":
+        run.scaler = torch.amp.GradScaler(device.type)
     run.evaluator = build_evaluator(recipe, plugins.registry, device, world=world)
     can_evaluate = run.evaluator is not None or bool(plugins.hook.ganzoo_evaluate.get_hookimpls())
     if world.main:
@@ -333,14 +342,39 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
     if world.main:
         if run.stopped_by:
             _print(f"stopped by {run.stopped_by} at step {run.step}; continue with: ganzoo resume {run.dir}")
+        elif stop.budget_spent:
+            _print(f"train.max_seconds reached at step {run.step}")
         seconds = time.perf_counter() - start_time
         trained = run.step - start_step
+        images = trained * recipe.train.batch_size * batches_per_step(objective)
         if trained:
-            images = trained * recipe.train.batch_size * batches_per_step(objective)
             _print(f"done: {trained} steps in {seconds:.1f} s ({images / seconds:,.0f} images/s); "
                    f"samples in {run.dir / 'samples'}, checkpoints in {run.checkpoint_dir}")
+        _write_summary(run, images / max(seconds, 1e-9) if trained else None)
         plugins.call("ganzoo_train_end", run=run, step=run.step)
     return run
+
+
+def _write_summary(run: Run, images_per_s: float | None) -> None:
+    """summary.json: length, time, throughput and peak memory of this run (for `ganzoo bench`)."""
+    import platform
+    import resource
+
+    from . import __version__
+
+    peak_device = None
+    if run.device.type == "cuda":
+        peak_device = torch.cuda.max_memory_allocated(run.device) / 2**20
+    summary = {
+        "steps": run.step, "total_steps": run.total_steps, "train_seconds": round(run.elapsed, 3),
+        "images_per_s": images_per_s, "stopped_by": run.stopped_by,
+        "peak_host_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_device_mb": peak_device, "device": str(run.device),
+        "device_name": (torch.cuda.get_device_name(run.device) if run.device.type == "cuda"
+                        else f"{platform.machine()} CPU, {os.cpu_count()} cores"),
+        "ranks": run.world.size, "ganzoo": __version__, "torch": torch.__version__,
+    }
+    (run.dir / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
 def _run_steps(run: Run, bar, stop: StopRequest, can_evaluate: bool) -> None:
@@ -350,6 +384,9 @@ def _run_steps(run: Run, bar, stop: StopRequest, can_evaluate: bool) -> None:
     train_cfg = recipe.train
     images_per_step = train_cfg.batch_size * batches_per_step(objective)
     skip_nonfinite = train_cfg.nonfinite == "skip"
+    autocast = (torch.autocast(run.device.type, dtype=torch.bfloat16 if train_cfg.precision == "bf16" else torch.float16)
+                if train_cfg.precision != "fp32" else contextlib.nullcontext())
+    scaler = run.scaler
     window = LossWindow()
     scratch: dict = {}
     # Training time excludes evaluations: `clock` is where the current stretch of training
@@ -369,20 +406,30 @@ def _run_steps(run: Run, bar, stop: StopRequest, can_evaluate: bool) -> None:
             with _frozen_ddp(nets, phase) if run.world.distributed else contextlib.nullcontext():
                 for _ in range(phase.repeats):
                     batch = data.next_batch() if phase.reads_data else None
+                    if batch is not None and train_cfg.channels_last:
+                        batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
+                                 for k, v in batch.items()}
                     for opt in phase_optimizers:
                         opt.zero_grad(set_to_none=True)
-                    loss, terms = objective.loss(phase, nets, batch, scratch)
-                    for reg in phase_regularizers:
-                        extra = reg.penalty(objective, nets, scratch) if run.step % reg.every == 0 else None
-                        if extra is not None:
-                            loss = loss + extra[0]
-                            terms = {**terms, **extra[1]}
+                    with autocast:
+                        loss, terms = objective.loss(phase, nets, batch, scratch)
+                        for reg in phase_regularizers:
+                            extra = reg.penalty(objective, nets, scratch) if run.step % reg.every == 0 else None
+                            if extra is not None:
+                                loss = loss + extra[0]
+                                terms = {**terms, **extra[1]}
                     if skip_nonfinite and not _all_finite(loss):  # opt-in: one host sync per phase
                         window.skipped += 1
                         continue
-                    loss.backward()
-                    for opt in phase_optimizers:
-                        opt.step()
+                    if scaler is None:
+                        loss.backward()
+                        for opt in phase_optimizers:
+                            opt.step()
+                    else:  # fp16: scaled backward; steps with inf/nan gradients are skipped by the scaler
+                        scaler.scale(loss).backward()
+                        for opt in phase_optimizers:
+                            scaler.step(opt)
+                        scaler.update()
                     for reg in phase_regularizers:
                         reg.after_step(nets)
                     window.add(terms, loss, run.step, phase_index)
@@ -399,8 +446,10 @@ def _run_steps(run: Run, bar, stop: StopRequest, can_evaluate: bool) -> None:
         # 5. cadences; a stop signal ends the run here, after a whole step (on every rank
         # at the same step: under torchrun the ranks agree at the cadence steps)
         cadence = lambda every: every is not None and run.step % every == 0  # noqa: E731
-        stopping = stop.signal_name is not None and (not run.world.distributed or _agreed(stop, cadence(
-            train_cfg.log_every)))
+        if train_cfg.max_seconds is not None and run.elapsed + time.perf_counter() - clock >= train_cfg.max_seconds:
+            stop.budget_spent = True
+        stopping = (stop.signal_name is not None or stop.budget_spent) and (
+            not run.world.distributed or _agreed(stop, cadence(train_cfg.log_every)))
         last_step = run.step == run.total_steps or stopping
         log_now = cadence(train_cfg.log_every) or last_step
         sample_now = cadence(train_cfg.sample_every) or last_step
@@ -449,7 +498,7 @@ def _agreed(stop: StopRequest, at_cadence: bool) -> bool:
     """Under torchrun: stop only at a log step, when any rank was signalled (one collective)."""
     if not at_cadence:
         return False
-    flag = torch.tensor(1 if stop.signal_name else 0, device=stop.device)
+    flag = torch.tensor(1 if stop.signal_name or stop.budget_spent else 0, device=stop.device)
     return bool(distributed.all_reduce(flag, torch.distributed.ReduceOp.MAX).item())
 
 
@@ -557,6 +606,7 @@ def checkpoint_payload(run: Run) -> dict:
         "schedulers": {role: s.state_dict() for role, s in run.schedulers.items()},
         "ema": {role: e.state_dict() for role, e in run.ema.items()},
         "objective": run.objective.state_dict(),
+        "scaler": run.scaler.state_dict() if run.scaler is not None else {},
         "rng": rng_state(run.device),
         "data": run.data.state_dict(),
         "data_info": info_to_dict(run.data.info),
@@ -588,6 +638,8 @@ def _restore(run: Run, state: dict) -> None:
         for role, ema in run.ema.items():
             ema.load_state_dict(state["ema"][role])
         run.objective.load_state_dict(state.get("objective", {}))
+        if run.scaler is not None and state.get("scaler"):
+            run.scaler.load_state_dict(state["scaler"])
         run.data.load_state_dict(state["data"])
         set_rng_state(state["rng"], run.device)
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:

@@ -40,6 +40,12 @@ class TrainSettings:
     checkpoint_every: int = option(5000, "steps between checkpoints (one is always written at the end)", min=1)
     keep_checkpoints: int = option(3, "how many of the newest checkpoints to keep", min=1)
     grid_size: int = option(64, "images per sample grid, from latents fixed for the whole run", min=1, max=1024)
+    max_seconds: float | None = option(None, "stop after this much training time (seconds), whatever the "
+                                             "length; `ganzoo bench --seconds` uses it", min=0, min_exclusive=True)
+    precision: Literal["fp32", "bf16", "fp16"] = option(
+        "fp32", "mixed precision: bf16 autocast, or fp16 autocast with a GradScaler")
+    compile: bool = option(False, "torch.compile the networks the steps call (slow first steps)")
+    channels_last: bool = option(False, "channels-last memory format for image networks and batches")
     sync_batchnorm: bool = option(False, "under torchrun on CUDA: BatchNorm statistics over all ranks (SyncBatchNorm)")
     nonfinite: Literal["stop", "skip"] = option(
         "stop", "a non-finite loss stops the run (the last good checkpoint is kept), or its step is skipped "

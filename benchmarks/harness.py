@@ -1,0 +1,75 @@
+"""Shared helpers for the benchmark scripts: alternate two programs on the same machine and
+report the ratio of their throughputs as a median over rounds, with the min-max spread."""
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def data_root() -> Path:
+    root = Path(os.environ.get("GANZOO_DATA", ""))
+    if not (root / "MNIST" / "raw").is_dir():
+        sys.exit("set GANZOO_DATA to a folder holding MNIST/raw/*-ubyte.gz")
+    return root
+
+
+def unpacked_root(root: Path, tmp: Path) -> Path:
+    """torchvision's MNIST class reads uncompressed files from a writable root: unpack once."""
+    raw = tmp / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        src = root / "MNIST" / "raw" / name
+        if src.exists():
+            shutil.copy(src, raw / name)
+        else:
+            with gzip.open(str(src) + ".gz") as f, open(raw / name, "wb") as out:
+                shutil.copyfileobj(f, out)
+    return tmp
+
+
+def run_script(script: str, *args: str, env: dict | None = None) -> float:
+    """Run a baseline script that prints `images_per_s=N` on its last line."""
+    out = subprocess.run([sys.executable, str(HERE / script), *map(str, args)], capture_output=True, text=True,
+                         check=True, env={**os.environ, **(env or {})}).stdout
+    return float(re.findall(r"images_per_s=([\d.]+)", out)[-1])
+
+
+def run_ganzoo(recipe: str, steps: int, out: Path, *sets: str, env: dict | None = None) -> float:
+    """Train a recipe in its own process; its training throughput (build and data loading excluded)."""
+    args = [sys.executable, "-m", "ganzoo", "run", str(REPO / "recipes" / recipe), "--out", str(out),
+            "--no-progress", "--set", f"train.steps={steps}", "--set", "train.checkpoint_every=1000000",
+            "--set", "train.sample_every=1000000", "--set", "eval={}"]
+    for s in sets:
+        args += ["--set", s]
+    err = subprocess.run(args, capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})}).stderr
+    shutil.rmtree(out, ignore_errors=True)
+    return float(re.search(r"\(([\d,]+) images/s\)", err).group(1).replace(",", ""))
+
+
+def compare(name: str, ours, baseline, rounds: int) -> dict:
+    """Alternate `ours()` and `baseline()`; print each round and the median ratio."""
+    ratios, rows = [], []
+    for i in range(rounds):
+        b = baseline()
+        o = ours()
+        ratios.append(o / b)
+        rows.append((o, b))
+        print(f"  {name} round {i + 1}: ganzoo {o:,.0f} img/s, baseline {b:,.0f} img/s, ratio {o / b:.2f}x",
+              flush=True)
+    result = {"name": name, "median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+              "ours": statistics.median(r[0] for r in rows), "baseline": statistics.median(r[1] for r in rows),
+              "rounds": rounds}
+    print(f"{name}: median {result['median']:.2f}x (min {result['min']:.2f}x, max {result['max']:.2f}x, "
+          f"{rounds} rounds)", flush=True)
+    return result

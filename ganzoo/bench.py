@@ -1,0 +1,224 @@
+"""`ganzoo bench`: variants side by side under the same budget, evaluated the same way.
+
+Each recipe trains for K seeds, each run in a process of its own (so peak memory is its own),
+for the same number of steps or the same training time, with the same metrics on the same
+cadence. The results go to one table (Markdown and CSV) with mean ± std over seeds, and a
+chart of the main score against training time, one line per recipe with a band over seeds.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from .errors import GanzooError
+
+
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.pstdev(values) if len(values) > 1 else 0.0)
+
+
+def _fmt(mean: float | None, std: float | None, digits: int = 3) -> str:
+    if mean is None:
+        return "-"
+    text = f"{mean:,.{digits}g}" if abs(mean) < 1000 else f"{mean:,.0f}"
+    return text if not std else f"{text} ± {std:.{digits}g}"
+
+
+def parse_metrics(text: str) -> list:
+    """`fid,kid` or a YAML list such as `[{name: fid, samples: 2000}]`."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise GanzooError(f"--metrics {text!r}: not a valid YAML list") from None
+        if not isinstance(value, list):
+            raise GanzooError(f"--metrics {text!r}: expected a list")
+        return value
+    return [{"name": name.strip()} for name in text.split(",") if name.strip()]
+
+
+def _main_score(metrics: list) -> tuple[str, str]:
+    """The score the table and chart lead with: the first metric's first score, and its goal."""
+    from .plugins import load_plugins
+
+    component = load_plugins().registry.get("metric", metrics[0]["name"], "--metrics")
+    goals = getattr(component.build, "goals", {}) or {"score": "min"}
+    key = next(iter(goals))
+    return key, goals[key]
+
+
+def run_one(recipe: str, out: Path, seed: int, steps: int | None, seconds: float | None, metrics: list,
+            eval_every: int | None, extra: list[str]) -> subprocess.CompletedProcess:
+    sets = {"seed": seed, "eval.metrics": json.dumps(metrics), "eval.best": "null",
+            "train.checkpoint_every": 10**9, "train.sample_every": 10**9}
+    if steps is not None:
+        sets["train.steps"] = steps
+    else:
+        sets["train.steps"], sets["train.max_seconds"] = 10**9, seconds
+    if eval_every:
+        sets["eval.every"] = eval_every
+    args = [sys.executable, "-m", "ganzoo", "run", recipe, "--out", str(out), "--no-progress"]
+    for key, value in sets.items():
+        args += ["--set", f"{key}={value}"]
+    for item in extra:
+        args += ["--set", item]
+    return subprocess.run(args, capture_output=True, text=True)
+
+
+def _read_run(run: Path) -> dict:
+    summary = json.loads((run / "summary.json").read_text())
+    scores = json.loads((run / "scores.json").read_text()) if (run / "scores.json").exists() else {}
+    evals = []
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if any(k.startswith("eval/") for k in record):
+            evals.append(record)
+    report = run / "report.html"
+    return {"summary": summary, "scores": scores, "evals": evals, "dir": run,
+            "report": report if report.exists() else None}
+
+
+def bench(recipes: list[str], out: Path, steps: int | None, seconds: float | None, seeds: int, metrics: list,
+          eval_every: int | None, extra: list[str]) -> dict:
+    """Train and evaluate every recipe for every seed; write bench.md, bench.csv and bench.png."""
+    if (steps is None) == (seconds is None):
+        raise GanzooError("bench: give exactly one of --steps and --seconds")
+    if not metrics:
+        raise GanzooError("bench: --metrics is empty; name at least one, e.g. --metrics fid")
+    out.mkdir(parents=True, exist_ok=True)
+    if eval_every is None and steps is not None:
+        eval_every = max(1, steps // 4)
+    results: dict[str, list[dict]] = {}
+    for recipe in recipes:
+        stem = Path(recipe).stem
+        results[stem] = []
+        for seed in range(seeds):
+            run_dir = out / "runs" / f"{stem}-seed{seed}"
+            if run_dir.exists():
+                raise GanzooError(f"{run_dir}: exists; bench into an empty -o directory")
+            done = run_one(recipe, run_dir, seed, steps, seconds, metrics, eval_every, extra)
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+                raise GanzooError(f"bench: {recipe} seed {seed} failed: {last}")
+            results[stem].append(_read_run(run_dir))
+            summary = results[stem][-1]["summary"]
+            print(f"ganzoo bench: {stem} seed {seed}: {summary['steps']} steps in {summary['train_seconds']:.1f} s",
+                  file=sys.stderr, flush=True)
+    table = _table(results, *_main_score(metrics))
+    _write_table(table, out)
+    _chart(results, table["key"], out / "bench.png")
+    (out / "fingerprints.json").write_text(json.dumps(table["fingerprints"], indent=2))
+    return table
+
+
+def _table(results: dict, key: str, goal: str) -> dict:
+    pick = min if goal == "min" else max
+    rows, fingerprints = [], {}
+    for stem, runs in results.items():
+        scores = [[e[f"eval/{key}"] for e in r["evals"] if e.get(f"eval/{key}") is not None] for r in runs]
+        fp = next((r["evals"][-1].get("fingerprints") for r in runs if r["evals"]), {}) or {}
+        fingerprints[stem] = fp
+        rows.append({
+            "recipe": stem,
+            "seeds": len(runs),
+            "steps": _mean_std([r["summary"]["steps"] for r in runs]),
+            "train_seconds": _mean_std([r["summary"]["train_seconds"] for r in runs]),
+            "images_per_s": _mean_std([r["summary"]["images_per_s"] for r in runs]),
+            "peak_host_mb": _mean_std([r["summary"]["peak_host_mb"] for r in runs]),
+            "peak_device_mb": _mean_std([r["summary"]["peak_device_mb"] for r in runs]),
+            f"final_{key}": _mean_std([s[-1] if s else None for s in scores]),
+            f"best_{key}": _mean_std([pick(s) if s else None for s in scores]),
+            "floor": next((e.get(f"eval/{key}_floor") for r in runs for e in r["evals"]), None),
+            "fingerprint": _short_fingerprint(fp),
+            "reports": [str(r["report"]) for r in runs if r["report"]],
+        })
+    return {"key": key, "goal": goal, "rows": rows, "fingerprints": fingerprints}
+
+
+def _short_fingerprint(fp: dict) -> str:
+    parts = []
+    for name, f in fp.items():
+        bits = [name]
+        if f.get("features"):
+            bits.append(f"{f['features']}@{str(f.get('weights_sha256', ''))[:8]}")
+        if f.get("samples"):
+            bits.append(f"{f['samples']} samples")
+        if f.get("reference"):
+            bits.append(f"vs {f.get('reference_samples', '')} {f['reference']}".replace("  ", " "))
+        parts.append(" ".join(bits))
+    return "; ".join(parts)
+
+
+COLUMNS = [("recipe", "recipe"), ("seeds", "seeds"), ("steps", "steps"), ("train_seconds", "train time (s)"),
+           ("images_per_s", "images/s"), ("peak_host_mb", "peak host MB"), ("peak_device_mb", "peak device MB")]
+
+
+def _write_table(table: dict, out: Path) -> None:
+    key = table["key"]
+    columns = COLUMNS + [(f"final_{key}", f"final {key}"), (f"best_{key}", f"best {key}"), ("floor", f"{key} floor"),
+                         ("fingerprint", "fingerprint"), ("reports", "reports")]
+    lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
+    with open(out / "bench.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        header = []
+        for name, _ in columns:
+            header += [f"{name}_mean", f"{name}_std"] if isinstance(table["rows"][0][name], tuple) else [name]
+        writer.writerow(header)
+        for row in table["rows"]:
+            cells, values = [], []
+            for name, _ in columns:
+                value = row[name]
+                if isinstance(value, tuple):
+                    cells.append(_fmt(*value))
+                    values += [value[0], value[1]]
+                elif name == "reports":
+                    links = [f"[{i}]({Path(p).relative_to(out)})" for i, p in enumerate(value)]
+                    cells.append(" ".join(links) or "-")
+                    values.append(" ".join(str(Path(p).relative_to(out)) for p in value))
+                elif name == "floor":
+                    cells.append(_fmt(value, None))
+                    values.append(value)
+                else:
+                    cells.append(str(value))
+                    values.append(value)
+            lines.append("| " + " | ".join(cells) + " |")
+            writer.writerow(values)
+    (out / "bench.md").write_text("\n".join(lines) + "\n")
+
+
+def _chart(results: dict, key: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for stem, runs in results.items():
+        series = [[(e["time"], e[f"eval/{key}"]) for e in r["evals"] if e.get(f"eval/{key}") is not None]
+                  for r in runs]
+        length = min((len(s) for s in series), default=0)
+        if not length:
+            continue
+        times = [statistics.fmean(s[i][0] for s in series) for i in range(length)]
+        values = [[s[i][1] for s in series] for i in range(length)]
+        mean = [statistics.fmean(v) for v in values]
+        line, = ax.plot(times, mean, marker="o", label=f"{stem} ({len(runs)} seeds)")
+        ax.fill_between(times, [min(v) for v in values], [max(v) for v in values], color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("training time (s)")
+    ax.set_ylabel(key)
+    ax.set_title(f"{key} against training time (band: min-max over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
