@@ -10,8 +10,10 @@ from .registry import BuildContext, Component
 
 __version__ = "0.1.0"
 
+from .api import load, sample, train  # noqa: E402 - the notebook API: ganzoo.train / load / sample
+
 __all__ = [
     "BuildContext", "Component", "GANObjective", "GANOptions", "GanzooError", "NoOptions", "Objective", "Phase",
-    "Regularizer",
+    "Regularizer", "load", "sample", "train",
     "hookimpl", "option", "__version__",
 ]

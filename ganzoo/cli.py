@@ -89,6 +89,17 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint (default: the newest)")
     tr.add_argument("--device", default="auto")
 
+    rep = sub.add_parser("report", help="(re)write a run's report.html")
+    rep.add_argument("run_dir", metavar="RUN_DIR")
+
+    newp = sub.add_parser("new-plugin", help="write a ready-to-install plugin package")
+    newp.add_argument("name", metavar="NAME", help="lower-case name, e.g. my_gan")
+    newp.add_argument("--dir", default=".", help="parent folder (default: here)")
+
+    docs = sub.add_parser("docs", help="generate the recipe reference from the option schemas")
+    docs.add_argument("--output", metavar="MD", help="write it here (default: print it)")
+    docs.add_argument("--check", metavar="MD", help="exit 2 if this checked-in copy is stale")
+
     clf = sub.add_parser("train-classifier", help="train the MNIST / Fashion-MNIST classifier used by metrics")
     clf.add_argument("--data", required=True, choices=["mnist", "fashion_mnist"])
     clf.add_argument("--root", help="data root (default: $GANZOO_DATA, then the user cache directory)")
@@ -405,6 +416,43 @@ def cmd_translate(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "metrics.jsonl").is_file():
+        raise GanzooError(f"{run_dir}: not a run directory (no metrics.jsonl)")
+    print(write_report(run_dir))
+    return 0
+
+
+def cmd_new_plugin(args) -> int:
+    from .scaffold import new_plugin
+
+    root = new_plugin(args.name, Path(args.dir))
+    print(f"wrote {root}; install it with: pip install -e {root}  (then: ganzoo list --pattern '{args.name}*')")
+    return 0
+
+
+def cmd_docs(args) -> int:
+    from .docs import recipe_reference
+    from .plugins import load_plugins
+
+    text = recipe_reference(load_plugins(autoload=False).registry)  # built-ins only: the same everywhere
+    if args.check:
+        path = Path(args.check)
+        if not path.is_file() or path.read_text() != text:
+            raise GanzooError(f"{path}: stale recipe reference; regenerate it with: ganzoo docs --output {path}")
+        print(f"{path}: up to date")
+    elif args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text)
+        print(args.output)
+    else:
+        print(text, end="")
+    return 0
+
+
 def cmd_train_classifier(args) -> int:
     from .features import classifier_path, train_classifier
 
@@ -418,7 +466,8 @@ def cmd_train_classifier(args) -> int:
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "plugins": cmd_plugins,
             "recipe": cmd_recipe, "sample": cmd_sample, "eval": cmd_eval, "train-classifier": cmd_train_classifier,
-            "translate": cmd_translate, "bench": cmd_bench}
+            "translate": cmd_translate, "bench": cmd_bench, "report": cmd_report, "new-plugin": cmd_new_plugin,
+            "docs": cmd_docs}
 
 
 def _table(header, rows) -> None:

@@ -33,6 +33,7 @@ from .ema import EMA
 from .errors import GanzooError
 from .evaluation import build_evaluator, is_better
 from .images import save_samples
+from .report import write_report
 from .objective import Objective, Phase
 from .plugins import Plugins
 from .recipe import Recipe
@@ -60,6 +61,7 @@ class Run:
     schedulers: dict = field(default_factory=dict)     # role -> LR scheduler
     ema: dict = field(default_factory=dict)            # role -> EMA copy
     evaluator: object = None                           # ganzoo.evaluation.Evaluator, if the recipe has metrics
+    loggers: list = field(default_factory=list)        # ganzoo.loggers.Logger components (rank 0)
     best: dict = field(default_factory=dict)           # {"key", "value", "step"} of the best evaluation
     step: int = 0
     elapsed: float = 0.0  # training seconds so far, across resumes
@@ -319,12 +321,16 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
     run.evaluator = build_evaluator(recipe, plugins.registry, device, world=world)
     can_evaluate = run.evaluator is not None or bool(plugins.hook.ganzoo_evaluate.get_hookimpls())
     if world.main:
+        ctx = BuildContext(device=device, recipe=recipe, world=world)
+        run.loggers = [choice.component.build(choice.options, ctx) for choice in recipe.loggers]
         run.dir.mkdir(parents=True, exist_ok=True)
         (run.dir / "recipe.yaml").write_text(recipe.to_yaml())
 
     if resume is not None:
         _restore(run, resume)
     if world.main:
+        for logger in run.loggers:
+            logger.start(run)
         plugins.call("ganzoo_train_start", run=run)
         ranks = f" x {world.size} ranks" if world.distributed else ""
         _print(f"run {run.dir} on {device}{ranks}: {recipe.stem}, step {run.step} -> {run.total_steps}")
@@ -353,6 +359,10 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
             _print(f"done: {trained} steps in {seconds:.1f} s ({images / seconds:,.0f} images/s); "
                    f"samples in {run.dir / 'samples'}, checkpoints in {run.checkpoint_dir}")
         _write_summary(run, images / max(seconds, 1e-9) if trained else None)
+        final = json.loads((run.dir / "scores.json").read_text())["final"] if (run.dir / "scores.json").exists() else {}
+        for logger in run.loggers:
+            logger.end(run, {k: v for k, v in final.items() if k != "step" and v is not None})
+        write_report(run.dir, {"plugins": ", ".join(f"{k} {v}" for k, v in plugins.versions().items())})
         plugins.call("ganzoo_train_end", run=run, step=run.step)
     return run
 
@@ -550,6 +560,8 @@ def _log(run: Run, scalars: dict[str, float], bar, fingerprints: dict | None = N
     if bar is not None:
         bar.set_postfix({k.removeprefix("loss/"): "nan" if v is None else f"{v:.3g}"
                          for k, v in scalars.items() if k.startswith("loss/")}, refresh=False)
+    for logger in run.loggers:
+        logger.scalars(run.step, scalars)
     run.plugins.call("ganzoo_log", run=run, step=run.step, scalars=scalars)
 
 
@@ -564,6 +576,8 @@ def _sample_grid(run: Run) -> Path:
             net.train()
     path = save_samples(images, run.dir / "samples" / f"step-{run.step:08d}.png", run.data.info,
                         nrow=run.objective.grid_columns)
+    for logger in run.loggers:
+        logger.image(run.step, "samples", path)
     run.plugins.call("ganzoo_sample_grid", run=run, step=run.step, path=path)
     return path
 
@@ -590,6 +604,7 @@ def _evaluate(run: Run, bar) -> bool:
     tmp = run.dir / ".scores.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2))
     tmp.replace(run.dir / "scores.json")
+    write_report(run.dir)
     return improved
 
 

@@ -21,7 +21,7 @@ from .registry import Registry
 
 ENTRY_POINT_GROUP = "ganzoo.plugins"
 BUILTIN_PLUGINS = ("vanilla", "dcgan", "wgan", "losses", "cyclegan", "toy2d", "datasets", "metrics", "optimizers",
-                   "recipes")
+                   "loggers", "recipes")
 
 
 def _ganzoo_version() -> str:
@@ -90,9 +90,10 @@ def _fail(infos: list[PluginInfo], info: PluginInfo) -> None:
     print(f"ganzoo: warning: {message}; continuing without it", file=sys.stderr)
 
 
-def load_plugins(extra: tuple = ()) -> Plugins:
-    """Register the built-in plugins, third-party entry points and `extra` plugin objects,
-    then collect every component into a fresh registry."""
+def load_plugins(extra: tuple = (), autoload: bool | None = None) -> Plugins:
+    """Register the built-in plugins, third-party entry points (unless `autoload` is False or
+    GANZOO_DISABLE_PLUGIN_AUTOLOAD is set) and `extra` plugin objects, then collect every
+    component into a fresh registry."""
     pm = pluggy.PluginManager("ganzoo")
     pm.add_hookspecs(hookspecs)
     infos: list[PluginInfo] = []
@@ -105,7 +106,9 @@ def load_plugins(extra: tuple = ()) -> Plugins:
         packages[name] = ("ganzoo", version)
         infos.append(PluginInfo(name, "ganzoo", version))
 
-    if os.environ.get("GANZOO_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0"):
+    if autoload is None:
+        autoload = os.environ.get("GANZOO_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
+    if autoload:
         seen = set()
         for ep in md.entry_points(group=ENTRY_POINT_GROUP):
             dist = getattr(ep, "dist", None)

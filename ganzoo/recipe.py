@@ -85,7 +85,8 @@ class _TopLevel:
     device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
 
 
-SECTIONS = ("seed", "device", "data", "networks", "objective", "regularizers", "optimizers", "train", "eval")
+SECTIONS = ("seed", "device", "data", "networks", "objective", "regularizers", "optimizers", "train", "eval",
+            "loggers")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -116,6 +117,7 @@ class Recipe:
     train: TrainSettings
     eval: EvalSettings = EvalSettings()
     metrics: tuple[Choice, ...] = ()
+    loggers: tuple[Choice, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -128,6 +130,7 @@ class Recipe:
             "optimizers": {k: v.to_dict() for k, v in self.optimizers.items()},
             "train": to_plain(self.train),
             "eval": {**to_plain(self.eval), "metrics": [m.to_dict() for m in self.metrics]},
+            "loggers": [lg.to_dict() for lg in self.loggers],
         }
 
     def to_yaml(self) -> str:
@@ -282,6 +285,12 @@ def resolve(raw: dict, registry: Registry, source: str = "recipe") -> Recipe:
         if not isinstance(raw_metrics, list):
             raise GanzooError(f"eval.metrics: expected a list of {{name: ...}} entries, got {raw_metrics!r}")
         metrics = tuple(_choice(registry, "metric", m, f"eval.metrics[{i}]") for i, m in enumerate(raw_metrics))
+        raw_loggers = raw.get("loggers", [{"name": "tensorboard"}])  # TensorBoard unless the recipe says otherwise
+        if raw_loggers is None:
+            raw_loggers = []
+        if not isinstance(raw_loggers, list):
+            raise GanzooError(f"loggers: expected a list of {{name: ...}} entries, got {raw_loggers!r}")
+        loggers = tuple(_choice(registry, "logger", lg, f"loggers[{i}]") for i, lg in enumerate(raw_loggers))
         goals = {}
         for m in metrics:
             goals.update(getattr(m.component.build, "goals", {}))
@@ -291,7 +300,7 @@ def resolve(raw: dict, registry: Registry, source: str = "recipe") -> Recipe:
     except GanzooError as exc:
         raise GanzooError(f"{source}: {exc}") from None
     return Recipe(str(source), top.seed, top.device, data, MappingProxyType(networks), objective, regularizers,
-                  MappingProxyType(optimizers), train, eval_settings, metrics)
+                  MappingProxyType(optimizers), train, eval_settings, metrics, loggers)
 
 
 def find_recipe(arg: str, recipe_dirs: list[Path]) -> Path:

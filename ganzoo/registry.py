@@ -16,7 +16,9 @@ from .options import NoOptions
 #:   regularizer:              build(options, ctx) -> ganzoo.Regularizer
 #:   metric:                   build(options, ctx) -> ganzoo.evaluation.Metric (its class has `goals`)
 #:   features:                 build(options, ctx) -> ganzoo.features.FeatureNet
-KINDS = ("generator", "discriminator", "objective", "regularizer", "dataset", "optimizer", "metric", "features")
+#:   logger:                   build(options, ctx) -> ganzoo.loggers.Logger
+KINDS = ("generator", "discriminator", "objective", "regularizer", "dataset", "optimizer", "metric", "features",
+         "logger")
 
 
 @dataclass(frozen=True)
