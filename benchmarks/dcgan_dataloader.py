@@ -38,8 +38,9 @@ discriminator = nn.Sequential(
     nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2, True),
     nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2, True),
     nn.Conv2d(128, 1, 7, 1, 0), nn.Flatten(), nn.Sigmoid())
-generator.apply(weights_init)
-discriminator.apply(weights_init)
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+generator.apply(weights_init).to(device)
+discriminator.apply(weights_init).to(device)
 adversarial_loss = nn.BCELoss()
 optimizer_G = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
 optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -47,9 +48,10 @@ optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 
 done, start = 0, time.perf_counter()
 while done < steps:
     for imgs, _ in loader:
-        valid = torch.ones(imgs.size(0), 1)
-        fake = torch.zeros(imgs.size(0), 1)
-        z = torch.randn(imgs.size(0), 100, 1, 1)
+        imgs = imgs.to(device)
+        valid = torch.ones(imgs.size(0), 1, device=device)
+        fake = torch.zeros(imgs.size(0), 1, device=device)
+        z = torch.randn(imgs.size(0), 100, 1, 1, device=device)
         gen_imgs = generator(z)
         optimizer_D.zero_grad()
         d_loss = (adversarial_loss(discriminator(imgs), valid)
@@ -63,5 +65,7 @@ while done < steps:
         done += 1
         if done >= steps:
             break
+if device.type == "cuda":
+    torch.cuda.synchronize()
 seconds = time.perf_counter() - start
 print(f"dcgan_dataloader steps={done} seconds={seconds:.2f} images_per_s={done * 128 / seconds:.0f}")

@@ -18,20 +18,23 @@ from torch import nn
 
 root, steps = sys.argv[1], int(sys.argv[2])
 raw = gzip.open(f"{root}/MNIST/raw/train-images-idx3-ubyte.gz").read()
-images = torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=16).copy()).view(-1, 1, 28, 28)
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+images = torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=16).copy()).view(-1, 1, 28, 28).to(device)
 torch.manual_seed(0)
-G = nn.Sequential(nn.Linear(100, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 784), nn.Tanh())
-D = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 1))
+G = nn.Sequential(nn.Linear(100, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 784),
+                  nn.Tanh()).to(device)
+D = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                  nn.Linear(256, 1)).to(device)
 opt_G = torch.optim.Adam(G.parameters(), lr=2e-4, fused=True)
 opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, fused=True)
-perm, cursor = torch.randperm(len(images)), 0
+perm, cursor = torch.randperm(len(images), device=device), 0
 start = time.perf_counter()
 for step in range(steps):
     if cursor + 100 > len(perm):
-        perm, cursor = torch.randperm(len(images)), 0
+        perm, cursor = torch.randperm(len(images), device=device), 0
     real = images[perm[cursor:cursor + 100]].float().div_(255).sub_(0.5).div_(0.5)
     cursor += 100
-    fake = G(torch.randn(100, 100)).view(-1, 1, 28, 28)
+    fake = G(torch.randn(100, 100, device=device)).view(-1, 1, 28, 28)
     opt_D.zero_grad(set_to_none=True)
     real_out, fake_out = D(real), D(fake.detach())
     d_loss = (F.binary_cross_entropy_with_logits(real_out, torch.ones_like(real_out))
@@ -44,5 +47,7 @@ for step in range(steps):
     F.binary_cross_entropy_with_logits(out, torch.ones_like(out)).backward()
     opt_G.step()
     D.requires_grad_(True)
+if device.type == "cuda":
+    torch.cuda.synchronize()
 seconds = time.perf_counter() - start
 print(f"minimal_loop steps={steps} seconds={seconds:.2f} images_per_s={steps * 100 / seconds:.0f}")

@@ -184,7 +184,10 @@ FASHION_MNIST = IdxSource("FashionMNIST", MNIST.files, system_dirs=("/usr/share/
 
 
 def user_cache_dir() -> Path:
-    import platformdirs
+    try:
+        import platformdirs
+    except ImportError:  # a bare environment (e.g. a GPU image): the XDG default
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ganzoo"
     return Path(platformdirs.user_cache_dir("ganzoo"))
 
 
