@@ -26,7 +26,7 @@ def recipe_with(tmp_path, old: str, new: str) -> Path:
     ("invalid yaml", lambda t: write(t, "data: {name: mnist\ntrain: [\n"), "invalid YAML at line"),
     ("unknown top-level key", lambda t: recipe_with(t, "seed: 0", "seeed: 0"),
      "seeed: unknown top-level key; allowed: seed, device, data, networks, objective, regularizers, optimizers, "
-     "train, eval "
+     "train, eval, loggers "
      "(did you mean 'seed'?)"),
     ("unknown nested key", lambda t: recipe_with(t, "hidden: 256}\n  D", "hiden: 256}\n  D"),
      "networks.G.hiden: unknown key; allowed: ema_decay, hidden, latent_dim, spectral_norm (did you mean 'hidden'?)"),

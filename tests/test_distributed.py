@@ -55,8 +55,8 @@ def test_two_ranks_keep_identical_replicas_and_only_rank0_writes(tmp_path, data_
         for key, value in rank0[role].items():
             assert torch.equal(value, rank1[role][key]), (role, key)
     # Only rank 0 wrote the run: one set of files, and the ganzoo lines printed once.
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoints", "metrics.jsonl", "recipe.yaml",
-                                                                      "samples", "summary.json"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "checkpoints", "metrics.jsonl", "recipe.yaml", "report.html", "samples", "summary.json", "tensorboard"]
     assert result.stderr.count("ganzoo: done:") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["driver.py", "dumps", "run"]
 
