@@ -66,10 +66,11 @@ def load(path: Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - truncated zip, pickled objects, wrong format
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             reason = "it contains pickled Python objects, which ganzoo refuses to load"
-        raise GanzooError(f"{path}: not a readable ganzoo checkpoint ({reason[:200]})") from None
+        raise GanzooError(f"{path}: not a readable ganzoo checkpoint (truncated, corrupt or foreign: {reason[:160]})") \
+            from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise GanzooError(f"{path}: not a ganzoo checkpoint (expected format {FORMAT!r})")
     return payload

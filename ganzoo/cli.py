@@ -12,7 +12,7 @@ from .errors import GanzooError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, like every other bad input
-        raise GanzooError(f"{self.prog}: {message}")
+        raise GanzooError(message if self.prog == "ganzoo" else f"{self.prog}: {message}")
 
 
 def _parser() -> argparse.ArgumentParser:
