@@ -96,28 +96,47 @@ class Generator:
         return self.objective.sample(self.nets, inputs).cpu()
 
 
-def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> Generator:
-    """The generator of a run's newest checkpoint (or the named one), EMA weights where kept."""
+@dataclass
+class Loaded:
+    """A checkpoint with what it takes to use it: its recipe, networks (EMA weights where kept)
+    and objective, built from the installed plugins."""
+
+    path: Path
+    state: dict
+    recipe: object
+    plugins: object
+    nets: dict
+    objective: object
+    info: object
+
+
+def load_checkpoint(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> Loaded:
+    """The newest checkpoint of a run (or the named one), with its networks rebuilt and loaded."""
     from . import checkpoint as ckpt
     from .data import info_from_dict
     from .loop import build_models, pick_device
     from .plugins import load_plugins
     from .recipe import resolve
 
-    run_dir = Path(run_dir)
-    if checkpoint is None:
-        found = ckpt.list_checkpoints(run_dir / "checkpoints")
-        if not found:
-            raise GanzooError(f"{run_dir}: no checkpoints in {run_dir / 'checkpoints'}")
-        checkpoint = found[-1][1]
-    state = ckpt.load(Path(checkpoint))
+    path = Path(checkpoint) if checkpoint is not None else ckpt.newest(Path(run_dir))
+    state = ckpt.load(path)
     plugins = load_plugins()
-    recipe = resolve(state["recipe"], plugins.registry, str(checkpoint))
+    recipe = resolve(state["recipe"], plugins.registry, str(path))
     info = info_from_dict(state["data_info"])
     nets, objective = build_models(recipe, pick_device(device), info)
     for role, net in nets.items():
-        net.load_state_dict(state.get("ema", {}).get(role) or state["networks"][role])
-    return Generator(objective, nets, info)
+        try:  # the EMA weights where the run kept them: they are what samples are made from
+            net.load_state_dict(state.get("ema", {}).get(role) or state["networks"][role])
+        except (KeyError, RuntimeError) as exc:
+            raise GanzooError(f"{path}: network {role} does not match the recipe ({str(exc).splitlines()[0]})") \
+                from None
+    return Loaded(path, state, recipe, plugins, nets, objective, info)
+
+
+def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> Generator:
+    """The generator of a run's newest checkpoint (or the named one), EMA weights where kept."""
+    loaded = load_checkpoint(run_dir, checkpoint, device)
+    return Generator(loaded.objective, loaded.nets, loaded.info)
 
 
 def sample(run: str | Path | Generator, n: int = 64, seed: int = 0, label: int | None = None,

@@ -34,6 +34,17 @@ def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def newest(run_dir: Path) -> Path:
+    """The newest checkpoint of a run directory; a missing run or an empty one is a one-line error."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise GanzooError(f"{run_dir}: run directory not found")
+    found = list_checkpoints(run_dir / "checkpoints")
+    if not found:
+        raise GanzooError(f"{run_dir}: no checkpoints in {run_dir / 'checkpoints'}")
+    return found[-1][1]
+
+
 def save_atomic(payload: dict, path: Path) -> None:
     """Write to a temporary file in the same folder, fsync it, then rename over `path`.
 

@@ -178,33 +178,11 @@ def _exit_code(run) -> int:
     return 128 + signal.Signals[run.stopped_by].value if run.stopped_by else 0
 
 
-def _newest_checkpoint(run_dir: Path, explicit: str | None) -> Path:
-    from . import checkpoint as ckpt
-
-    if explicit:
-        return Path(explicit)
-    if not run_dir.is_dir():
-        raise GanzooError(f"{run_dir}: run directory not found")
-    found = ckpt.list_checkpoints(run_dir / "checkpoints")
-    if not found:
-        raise GanzooError(f"{run_dir}: no checkpoints in {run_dir / 'checkpoints'}")
-    return found[-1][1]
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    flat = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            flat.update(_flatten(v, key + "."))
-        else:
-            flat[key] = v
-    return flat
-
-
 def recipe_changes(old: dict, new: dict) -> list[str]:
     """Keys whose values differ between two resolved recipes (added and removed keys too)."""
-    a, b = _flatten(old), _flatten(new)
+    from .options import flatten
+
+    a, b = flatten(old), flatten(new)
     return sorted(k for k in a.keys() | b.keys() if a.get(k, object()) != b.get(k, object()))
 
 
@@ -215,7 +193,7 @@ def cmd_resume(args) -> int:
     from .recipe import apply_overrides, resolve
 
     run_dir = Path(args.run_dir)
-    path = _newest_checkpoint(run_dir, args.checkpoint)
+    path = Path(args.checkpoint) if args.checkpoint else ckpt.newest(run_dir)
     state = ckpt.load(path)
     plugins = load_plugins()
     old = state["recipe"]
@@ -282,33 +260,20 @@ def cmd_recipe(args) -> int:
 def cmd_sample(args) -> int:
     import torch
 
-    from . import checkpoint as ckpt
-    from .data import info_from_dict
+    from .api import load_checkpoint
     from .images import save_samples
-    from .loop import build_models, pick_device
-    from .plugins import load_plugins
-    from .recipe import resolve
 
     if not 1 <= args.n <= 4096:
         raise GanzooError(f"sample -n: expected an integer in [1, 4096], got {args.n}")
-    run_dir = Path(args.run_dir)
-    path = _newest_checkpoint(run_dir, args.checkpoint)
-    state = ckpt.load(path)
-    plugins = load_plugins()
-    recipe = resolve(state["recipe"], plugins.registry, str(path))
-    device = pick_device(args.device)
-    nets, objective = build_models(recipe, device, info_from_dict(state["data_info"]))
-    for role, net in nets.items():
-        try:  # the EMA weights where the run kept them: they are what samples are made from
-            net.load_state_dict(state.get("ema", {}).get(role) or state["networks"][role])
-        except (KeyError, RuntimeError) as exc:
-            raise GanzooError(f"{path}: network {role} does not match the recipe ({str(exc).splitlines()[0]})") \
-                from None
+    loaded = load_checkpoint(args.run_dir, args.checkpoint, args.device)
+    for net in loaded.nets.values():
         net.eval()
-    inputs = objective.fixed_inputs(nets, args.n, torch.Generator().manual_seed(args.seed), label=args.label)
-    images = objective.sample(nets, inputs)
-    output = Path(args.output) if args.output else run_dir / "samples" / f"sample-{state['step']:08d}.png"
-    save_samples(images, output, info_from_dict(state["data_info"]))
+    inputs = loaded.objective.fixed_inputs(loaded.nets, args.n, torch.Generator().manual_seed(args.seed),
+                                           label=args.label)
+    images = loaded.objective.sample(loaded.nets, inputs)
+    step = loaded.state["step"]
+    output = Path(args.output) if args.output else Path(args.run_dir) / "samples" / f"sample-{step:08d}.png"
+    save_samples(images, output, loaded.info)
     print(output)
     return 0
 
@@ -317,36 +282,25 @@ def cmd_eval(args) -> int:
     import dataclasses
     import json
 
-    from . import checkpoint as ckpt
-    from .data import info_from_dict
+    from .api import load_checkpoint
     from .evaluation import build_evaluator
-    from .loop import build_models, pick_device
-    from .plugins import load_plugins
-    from .recipe import resolve
 
-    run_dir = Path(args.run_dir)
-    path = _newest_checkpoint(run_dir, args.checkpoint)
-    state = ckpt.load(path)
-    plugins = load_plugins()
-    recipe = resolve(state["recipe"], plugins.registry, str(path))
+    if args.seed is not None and args.seed < 0:
+        raise GanzooError(f"eval --seed: expected an integer >= 0, got {args.seed}")
+    loaded = load_checkpoint(args.run_dir, args.checkpoint, args.device)
+    recipe = loaded.recipe
     if args.seed is not None:
-        if args.seed < 0:
-            raise GanzooError(f"eval --seed: expected an integer >= 0, got {args.seed}")
         recipe = dataclasses.replace(recipe, eval=dataclasses.replace(recipe.eval, seed=args.seed))
-    device = pick_device(args.device)
-    info = info_from_dict(state["data_info"])
-    nets, objective = build_models(recipe, device, info)
-    for role, net in nets.items():
-        net.load_state_dict(state.get("ema", {}).get(role) or state["networks"][role])
+    device = next(next(iter(loaded.nets.values())).parameters()).device
     names = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    evaluator = build_evaluator(recipe, plugins.registry, device, names or None)
+    evaluator = build_evaluator(recipe, loaded.plugins.registry, device, names or None)
     if evaluator is None:
-        raise GanzooError(f"{run_dir}: the recipe has no eval.metrics; name some with --metrics, e.g. --metrics fid")
-    scores, fingerprints = evaluator.evaluate(objective, nets, info, device)
-    result = {"checkpoint": str(path), "step": state["step"], "seed": recipe.eval.seed, "scores": scores,
+        raise GanzooError(f"{args.run_dir}: the recipe has no eval.metrics; name some with --metrics, e.g. --metrics fid")
+    scores, fingerprints = evaluator.evaluate(loaded.objective, loaded.nets, loaded.info, device)
+    step = loaded.state["step"]
+    result = {"checkpoint": str(loaded.path), "step": step, "seed": recipe.eval.seed, "scores": scores,
               "fingerprints": fingerprints}
-    out = run_dir / f"eval-step-{state['step']:08d}.json"
-    out.write_text(json.dumps(result, indent=2))
+    (Path(args.run_dir) / f"eval-step-{step:08d}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     return 0
 
@@ -379,31 +333,19 @@ def cmd_translate(args) -> int:
     import torch
     from torchvision.transforms import functional as TF
 
-    from . import checkpoint as ckpt
-    from .data import info_from_dict
-    from .loop import build_models, pick_device
-    from .plugins import load_plugins
-    from .recipe import resolve
+    from .api import load_checkpoint
     from .images import list_images, load_image
 
-    run_dir = Path(args.run_dir)
-    path = _newest_checkpoint(run_dir, args.checkpoint)
-    state = ckpt.load(path)
-    plugins = load_plugins()
-    recipe = resolve(state["recipe"], plugins.registry, str(path))
-    role = f"G_{args.direction}"
-    if role not in recipe.networks:
-        raise GanzooError(f"{run_dir}: not an image-to-image run (its networks are {', '.join(recipe.networks)})")
     files = list_images(Path(args.input))
-    device = pick_device(args.device)
-    info = info_from_dict(state["data_info"])
-    nets, _ = build_models(recipe, device, info)
-    G = nets[role]
-    G.load_state_dict(state.get("ema", {}).get(role) or state["networks"][role])
-    G.eval()
+    loaded = load_checkpoint(args.run_dir, args.checkpoint, args.device)
+    role = f"G_{args.direction}"
+    if role not in loaded.nets:
+        raise GanzooError(f"{args.run_dir}: not an image-to-image run (its networks are {', '.join(loaded.nets)})")
+    G = loaded.nets[role].eval()
+    device = next(G.parameters()).device
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
-    channels = info.image_shape[0]
+    channels = loaded.info.image_shape[0]
     for file in files:
         image = load_image(file, channels)
         w, h = image.size

@@ -23,15 +23,8 @@ class Logger:
         """The run stopped; `scores` are the final evaluation's (may be empty)."""
 
 
-def flatten(d: dict, prefix: str = "") -> dict:
-    """{"a": {"b": 1}} -> {"a.b": 1}; lists become strings (for hyperparameter tables)."""
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        elif isinstance(v, (list, tuple)):
-            out[key] = str(v)
-        else:
-            out[key] = v
-    return out
+def flatten(d: dict) -> dict:
+    """The recipe as flat {"a.b": value} with lists as strings (hyperparameter tables want scalars)."""
+    from .options import flatten as flat
+
+    return {k: str(v) if isinstance(v, (list, tuple)) else v for k, v in flat(d).items()}

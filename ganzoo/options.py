@@ -185,3 +185,15 @@ def describe_schema(schema) -> list[tuple[str, str, Any, str]]:
         meta = dict(f.metadata)
         rows.append((name, _describe(tp, meta), to_plain(f.default), meta.get("help", "")))
     return rows
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1} (for recipe comparisons and hyperparameter tables)."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
