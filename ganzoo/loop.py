@@ -336,7 +336,7 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
         _print(f"run {run.dir} on {device}{ranks}: {recipe.stem}, step {run.step} -> {run.total_steps}")
 
     bar = _progress_bar(run, progress) if world.main else None
-    start_step, start_time = run.step, time.perf_counter()
+    start_step, start_time, start_elapsed = run.step, time.perf_counter(), run.elapsed
     with StopRequest(device) as stop:
         _run_steps(run, bar, stop, can_evaluate)
 
@@ -353,12 +353,13 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
         elif stop.budget_spent:
             _print(f"train.max_seconds reached at step {run.step}")
         seconds = time.perf_counter() - start_time
+        training = run.elapsed - start_elapsed  # this session's training time, evaluations excluded
         trained = run.step - start_step
         images = trained * recipe.train.batch_size * batches_per_step(objective)
         if trained:
-            _print(f"done: {trained} steps in {seconds:.1f} s ({images / seconds:,.0f} images/s); "
-                   f"samples in {run.dir / 'samples'}, checkpoints in {run.checkpoint_dir}")
-        _write_summary(run, images / max(seconds, 1e-9) if trained else None)
+            _print(f"done: {trained} steps in {training:.1f} s of training ({images / training:,.0f} images/s), "
+                   f"{seconds:.1f} s in all; samples in {run.dir / 'samples'}, checkpoints in {run.checkpoint_dir}")
+        _write_summary(run, images / max(training, 1e-9) if trained else None)
         final = json.loads((run.dir / "scores.json").read_text())["final"] if (run.dir / "scores.json").exists() else {}
         for logger in run.loggers:
             logger.end(run, {k: v for k, v in final.items() if k != "step" and v is not None})
