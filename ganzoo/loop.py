@@ -222,47 +222,45 @@ def total_steps(recipe: Recipe, objective: Objective, data: Dataset) -> int:
 # --- 3. the run -------------------------------------------------------------------------------
 
 class LossWindow:
-    """Loss terms summed on the device between two log lines, and a watch for non-finite losses.
+    """Loss terms of the steps between two log lines, and a watch for non-finite losses.
 
-    `add` only queues device operations; `read` is the one host sync per log window. The
-    watch keeps, on the device, the first step (and phase) whose loss was not finite.
+    `add` launches no device work at all: it keeps the detached scalar tensors in lists.
+    `read` stacks them, averages, finds the first step (and phase) whose loss was not
+    finite, and is the one host sync per log window.
     """
 
     def __init__(self):
-        self.sums: dict[str, torch.Tensor] = {}
-        self.counts: dict[str, int] = {}
-        self.first_bad: torch.Tensor | None = None  # step * 16 + phase index, or a huge value
+        self.values: dict[str, list[torch.Tensor]] = {}
+        self.losses: list[torch.Tensor] = []
+        self.codes: list[int] = []  # step * 16 + phase index, for each entry of self.losses
         self.skipped = 0
 
     def add(self, terms: dict[str, torch.Tensor], loss: torch.Tensor, step: int, phase_index: int) -> None:
         for name, value in terms.items():
-            value = value.detach()
-            if name in self.sums:
-                self.sums[name] += value
-                self.counts[name] += 1
-            else:
-                self.sums[name], self.counts[name] = value.clone().double(), 1
-        code = torch.where(torch.isfinite(loss.detach()), _NO_BAD_STEP, float(step * 16 + phase_index))
-        self.first_bad = code if self.first_bad is None else torch.minimum(self.first_bad, code)
+            self.values.setdefault(name, []).append(value.detach())
+        self.losses.append(loss.detach())
+        self.codes.append(step * 16 + phase_index)
 
     def read(self, world=None) -> tuple[dict[str, float], tuple[int, int] | None]:
         """({"loss/<term>": mean}, (step, phase index) of the first non-finite loss, or None).
         Under torchrun the means are over all ranks, and a bad step on any rank counts."""
-        names = list(self.sums)
+        names = list(self.values)
         if not names:
             return {}, None
-        sums = torch.stack([self.sums[n] for n in names])
-        first_bad = self.first_bad.double().view(1)
+        means = torch.stack([torch.stack(self.values[n]).double().mean() for n in names])
+        losses = torch.stack(self.losses)
+        codes = torch.tensor(self.codes, dtype=torch.float64).to(losses.device, non_blocking=True)
+        first_bad = torch.where(torch.isfinite(losses), _NO_BAD_STEP, codes).min().view(1)
         if world is not None and world.distributed:
-            sums = distributed.all_reduce(sums) / world.size
+            means = distributed.all_reduce(means) / world.size
             first_bad = distributed.all_reduce(first_bad, torch.distributed.ReduceOp.MIN)
-        values = torch.cat([sums, first_bad]).tolist()
+        values = torch.cat([means, first_bad]).tolist()
         bad = divmod(int(values[-1]), 16) if values[-1] < _NO_BAD_STEP else None
-        means = {f"loss/{n}": v / self.counts[n] for n, v in zip(names, values)}
+        scalars = {f"loss/{n}": v for n, v in zip(names, values)}
         if self.skipped:
-            means["skipped_steps"] = float(self.skipped)
+            scalars["skipped_steps"] = float(self.skipped)
         self.__init__()
-        return means, bad
+        return scalars, bad
 
 
 _NO_BAD_STEP = 2.0 ** 62
