@@ -122,7 +122,8 @@ class GANOptions:
 
     n_critic: int = option(1, "D updates per G update (each on a fresh real batch)", min=1)
     pack: int = option(1, "PacGAN: D judges this many samples at once, stacked along channels "
-                          "(Lin et al. 2018)", min=1)
+                          "(Lin et al. 2018); train.batch_size counts samples, so D sees batch_size / pack "
+                          "packs per step", min=1)
     conditional: bool = option(False, "class-conditional: G(z, y) and D(x, y) with the data's labels")
 
 

@@ -3,8 +3,11 @@
 datasets   ring2d: 8 Gaussians at (cos 2πi/8, sin 2πi/8), std 0.01
            grid2d: 25 Gaussians at {-4, -2, 0, 2, 4}², std 0.05
            a fixed training set of 100,000 points; the "test" split draws fresh points
-networks   mlp2d: G with 4 hidden layers of 400 ReLU units and BatchNorm
+networks   mlp2d: G with 4 hidden layers of 400 ReLU units and BatchNorm, z ~ N(0, I_2)
            maxout: D with 3 maxout layers of 200 units, 5 pieces each
+           Both initialised as PacGAN's code does: weights N(0, 0.02), biases 0, and no bias
+           on the G layers that BatchNorm follows.
+PacGAN's batch of 100 is 100 *packs*: with `pack: m` set train.batch_size to 100·m.
 Samples are drawn as scatter plots over the true modes; score them with `modes_2d`.
 """
 from __future__ import annotations
@@ -39,10 +42,11 @@ def _mixture(centers: torch.Tensor, std: float):
 
 @dataclass(frozen=True)
 class MLP2DOptions:
-    latent_dim: int = option(2, "size of z (a 2-d spherical Gaussian in PacGAN's code, unverified)", min=1)
+    latent_dim: int = option(2, "size of z, a spherical Gaussian (2 in PacGAN's code)", min=1)
     hidden: int = option(400, "units per hidden layer", min=1)
     layers: int = option(4, "hidden layers", min=1)
     batch_norm: bool = option(True, "BatchNorm after each hidden layer")
+    init_std: float = option(0.02, "weights drawn from N(0, init_std), biases 0 (PacGAN's code)", min=0.0)
 
 
 class MLP2D(nn.Module):
@@ -51,16 +55,25 @@ class MLP2D(nn.Module):
         self.latent_dim = o.latent_dim
         layers, width = [], o.latent_dim
         for _ in range(o.layers):
-            layers += [nn.Linear(width, o.hidden)]
+            layers += [nn.Linear(width, o.hidden, bias=not o.batch_norm)]  # BatchNorm's shift is the bias
             if o.batch_norm:
                 layers += [nn.BatchNorm1d(o.hidden)]
             layers += [nn.ReLU()]
             width = o.hidden
         layers.append(nn.Linear(width, out_dim))
         self.net = nn.Sequential(*layers)
+        _init(self, o.init_std)
 
     def forward(self, z):
         return self.net(z)
+
+
+def _init(net: nn.Module, std: float) -> None:
+    for module in net.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0.0, std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
 
 
 class Maxout(nn.Module):
@@ -78,6 +91,7 @@ class MaxoutOptions:
     units: int = option(200, "units per maxout layer", min=1)
     pieces: int = option(5, "linear pieces per unit", min=1)
     layers: int = option(3, "maxout layers", min=1)
+    init_std: float = option(0.02, "weights drawn from N(0, init_std), biases 0 (PacGAN's code)", min=0.0)
 
 
 class MaxoutDiscriminator(nn.Module):
@@ -90,6 +104,7 @@ class MaxoutDiscriminator(nn.Module):
             layers.append(Maxout(width, o.units, o.pieces))
             width = o.units
         self.net = nn.Sequential(*layers, nn.Linear(width, 1))
+        _init(self, o.init_std)
 
     def forward(self, x):
         return self.net(x.flatten(1))
