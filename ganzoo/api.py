@@ -108,6 +108,7 @@ class Loaded:
     nets: dict
     objective: object
     info: object
+    device: object  # the torch.device the networks are on
 
 
 def load_checkpoint(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> Loaded:
@@ -123,14 +124,15 @@ def load_checkpoint(run_dir: str | Path, checkpoint: str | Path | None = None, d
     plugins = load_plugins()
     recipe = resolve(state["recipe"], plugins.registry, str(path))
     info = info_from_dict(state["data_info"])
-    nets, objective = build_models(recipe, pick_device(device), info)
+    device = pick_device(device)
+    nets, objective = build_models(recipe, device, info)
     for role, net in nets.items():
         try:  # the EMA weights where the run kept them: they are what samples are made from
             net.load_state_dict(state.get("ema", {}).get(role) or state["networks"][role])
         except (KeyError, RuntimeError) as exc:
             raise GanzooError(f"{path}: network {role} does not match the recipe ({str(exc).splitlines()[0]})") \
                 from None
-    return Loaded(path, state, recipe, plugins, nets, objective, info)
+    return Loaded(path, state, recipe, plugins, nets, objective, info, device)
 
 
 def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> Generator:

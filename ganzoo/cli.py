@@ -291,7 +291,7 @@ def cmd_eval(args) -> int:
     recipe = loaded.recipe
     if args.seed is not None:
         recipe = dataclasses.replace(recipe, eval=dataclasses.replace(recipe.eval, seed=args.seed))
-    device = next(next(iter(loaded.nets.values())).parameters()).device
+    device = loaded.device
     names = [m.strip() for m in args.metrics.split(",") if m.strip()]
     evaluator = build_evaluator(recipe, loaded.plugins.registry, device, names or None)
     if evaluator is None:
@@ -341,8 +341,7 @@ def cmd_translate(args) -> int:
     role = f"G_{args.direction}"
     if role not in loaded.nets:
         raise GanzooError(f"{args.run_dir}: not an image-to-image run (its networks are {', '.join(loaded.nets)})")
-    G = loaded.nets[role].eval()
-    device = next(G.parameters()).device
+    G, device = loaded.nets[role].eval(), loaded.device
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     channels = loaded.info.image_shape[0]

@@ -390,7 +390,7 @@ def _write_summary(run: Run, images_per_s: float | None) -> None:
 
 def _run_steps(run: Run, bar, stop: StopRequest, can_evaluate: bool) -> None:
     """4. the step loop, then 5. the cadences. Nothing in a step reads a value back from the
-    device: losses are summed on the device and read once per log window."""
+    device: the loss window keeps the losses and reads them once per log window."""
     recipe, nets, objective, optimizers, data = run.recipe, run.ddp_nets, run.objective, run.optimizers, run.data
     train_cfg = recipe.train
     images_per_step = train_cfg.batch_size * batches_per_step(objective)
