@@ -121,6 +121,8 @@ class GANOptions:
     """Options every generator-vs-discriminator objective takes."""
 
     n_critic: int = option(1, "D updates per G update (each on a fresh real batch)", min=1)
+    g_steps: int = option(1, "G updates per step, after D's; PacGAN's and DCGAN-TensorFlow's code use 2 "
+                             "(the first reuses D's z, later ones draw fresh z)", min=1)
     pack: int = option(1, "PacGAN: D judges this many samples at once, stacked along channels "
                           "(Lin et al. 2018); train.batch_size counts samples, so D sees batch_size / pack "
                           "packs per step", min=1)
@@ -128,7 +130,8 @@ class GANOptions:
 
 
 class GANObjective(Objective):
-    """A generator G against a discriminator D: a D phase (n_critic times), then a G phase.
+    """A generator G against a discriminator D: a D phase (n_critic times), then a G phase
+    (g_steps times).
 
     Subclasses give the loss maths in `d_loss(real_out, fake_out)` and `g_loss(fake_out)`,
     where the outputs are D's raw outputs (logits or critic values).
@@ -160,7 +163,7 @@ class GANObjective(Objective):
         self.reuse_fake = options.n_critic == 1 and not self.world.distributed
         self.phases = (
             Phase("D", trains=("D",), repeats=options.n_critic, needs_grad=("D", "G") if self.reuse_fake else ("D",)),
-            Phase("G", trains=("G",), reads_data=False),
+            Phase("G", trains=("G",), repeats=options.g_steps, reads_data=False),
         )
 
     # --- the maths subclasses provide -------------------------------------------------------

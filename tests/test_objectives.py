@@ -144,12 +144,13 @@ def test_linear_lr_decay_by_hand():
     assert lrs == pytest.approx([0.1] * 6 + [0.1, 0.075, 0.05, 0.025])
 
 
-def test_n_critic_counts_critic_steps_per_generator_step(cli, tmp_path):
+def test_n_critic_and_g_steps_count_updates_per_step(cli, tmp_path):
     run = tmp_path / "run"
-    assert cli("run", RECIPES / "wgan_mnist.yaml", "--out", run, *quick(3), "--set", "train.batch_size=8")[0] == 0
+    assert cli("run", RECIPES / "wgan_mnist.yaml", "--out", run, *quick(3), "--set", "train.batch_size=8",
+               "--set", "objective.g_steps=2")[0] == 0
     state = torch.load(run / "checkpoints" / "step-00000003.pt", weights_only=True)
-    assert state["optimizers"]["D"]["state"][0]["step"].item() == 15  # 5 critic steps per G step
-    assert state["optimizers"]["G"]["state"][0]["step"].item() == 3
+    assert state["optimizers"]["D"]["state"][0]["step"].item() == 15  # 5 critic steps per step
+    assert state["optimizers"]["G"]["state"][0]["step"].item() == 6  # 2 G updates per step
     # Weight clipping held for the whole run.
     assert max(v.abs().max().item() for k, v in state["networks"]["D"].items()
                if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))) <= 0.01
