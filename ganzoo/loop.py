@@ -464,7 +464,9 @@ def _run_steps(run: Run, bar, stop: StopRequest, can_evaluate: bool) -> None:
         last_step = run.step == run.total_steps or stopping
         log_now = cadence(train_cfg.log_every) or last_step
         sample_now = cadence(train_cfg.sample_every) or last_step
-        evaluate_now = can_evaluate and (cadence(recipe.eval.every) or last_step)
+        # A signal stop checkpoints at once: a scheduler's grace period is too short for an
+        # evaluation, and the resumed run evaluates at its end anyway.
+        evaluate_now = can_evaluate and (cadence(recipe.eval.every) or last_step) and stop.signal_name is None
         checkpoint_now = cadence(train_cfg.checkpoint_every) or last_step
         if log_now or sample_now or evaluate_now or checkpoint_now:
             scalars, bad = window.read(run.world)  # the one host sync of a window

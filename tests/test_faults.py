@@ -32,9 +32,10 @@ def _wait_for(path, timeout=120):
     raise AssertionError(f"{path} never appeared")
 
 
-def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(tmp_path, data_root):
+def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(tmp_path, data_root, mnist_classifier):
     env = {"GANZOO_DATA": str(data_root)}
-    args = ["run", VANILLA, *quick(1500, **{"train.log_every": 50}), *SMALL]
+    args = ["run", VANILLA, *quick(1500, **{"train.log_every": 50}), *SMALL,
+            "--set", "eval={metrics: [{name: fid, samples: 1000, reference_samples: 1000}]}"]
     straight = tmp_path / "straight"
     assert run_subprocess(*args, "--out", straight, env=env).returncode == 0
 
@@ -48,11 +49,15 @@ def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(tmp_path, d
     assert "SIGTERM received" in err and f"continue with: ganzoo resume {stopped}" in err and "Traceback" not in err
     step = _final_params(stopped)["step"]
     assert 0 < step < 1500
+    # The stop checkpoints at once, without the end-of-run evaluation; the resumed run evaluates.
+    assert not any("eval/fid" in line for line in (stopped / "metrics.jsonl").read_text().splitlines())
 
     resumed = run_subprocess("resume", stopped, env=env)
     assert resumed.returncode == 0, resumed.stderr
     a, b = _final_params(straight), _final_params(stopped)
     assert a["step"] == b["step"] == 1500
+    assert json.loads((stopped / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 1500
+    assert "eval/fid" in (stopped / "metrics.jsonl").read_text().splitlines()[-1]
     for role in ("G", "D"):
         for key, tensor in a["networks"][role].items():
             assert torch.equal(tensor, b["networks"][role][key]), (role, key)
