@@ -50,14 +50,14 @@ def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(tmp_path, d
     step = _final_params(stopped)["step"]
     assert 0 < step < 1500
     # The stop checkpoints at once, without the end-of-run evaluation; the resumed run evaluates.
-    assert not any("eval/fid" in line for line in (stopped / "metrics.jsonl").read_text().splitlines())
+    assert "eval/fid" not in (stopped / "metrics.jsonl").read_text()
 
     resumed = run_subprocess("resume", stopped, env=env)
     assert resumed.returncode == 0, resumed.stderr
     a, b = _final_params(straight), _final_params(stopped)
     assert a["step"] == b["step"] == 1500
-    assert json.loads((stopped / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 1500
-    assert "eval/fid" in (stopped / "metrics.jsonl").read_text().splitlines()[-1]
+    last = json.loads((stopped / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == 1500 and "eval/fid" in last
     for role in ("G", "D"):
         for key, tensor in a["networks"][role].items():
             assert torch.equal(tensor, b["networks"][role][key]), (role, key)
