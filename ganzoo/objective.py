@@ -7,6 +7,7 @@ and returns losses.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -60,7 +61,8 @@ class Objective:
         """Return (total loss to backpropagate, {term name: scalar tensor to log}).
 
         `scratch` is a dict shared by the phases of one step and emptied after it, so a
-        later phase (or a regulariser) can reuse what an earlier one computed.
+        later phase (or a regulariser) can reuse what an earlier one computed. The loop puts
+        the step's "step" and "epoch" there before the first phase.
         """
         raise NotImplementedError
 
@@ -127,6 +129,12 @@ class GANOptions:
                           "(Lin et al. 2018); train.batch_size counts samples, so D sees batch_size / pack "
                           "packs per step", min=1)
     conditional: bool = option(False, "class-conditional: G(z, y) and D(x, y) with the data's labels")
+    top_k: float = option(1.0, "top-k training (Sinha et al. 2020): G's update keeps only the k fakes (packs) D "
+                               "scores most real; k shrinks from the whole batch to this fraction of it "
+                               "(the paper's nu, 0.5 for most GANs); 1 keeps every fake", min=0, max=1,
+                       min_exclusive=True)
+    top_k_decay: float = option(0.99, "top-k: k = batch * max(top_k, top_k_decay ** epoch) (the paper's "
+                                      "gamma, annealed once per epoch)", min=0, max=1)
 
 
 class GANObjective(Objective):
@@ -150,6 +158,7 @@ class GANObjective(Objective):
         self.n_critic = options.n_critic
         self.pack = options.pack
         self.conditional = options.conditional
+        self.top_k, self.top_k_decay = options.top_k, options.top_k_decay
         self.num_classes = ctx.data.num_classes if ctx.data is not None else None
         if self.conditional and not self.num_classes:
             raise GanzooError("objective.conditional: the dataset has no class labels")
@@ -220,7 +229,20 @@ class GANObjective(Objective):
         fake = scratch.pop("fake_for_G", None)
         if fake is None:
             fake = self.generate(G, z, labels)
-        return self.g_loss(self.critic(D, fake, labels))
+        fake_out = self.critic(D, fake, labels)
+        if self.top_k < 1:
+            fake_out = self.most_real(fake_out, scratch["epoch"])
+        return self.g_loss(fake_out)
+
+    def most_real(self, fake_out: Tensor, epoch: float) -> Tensor:
+        """Top-k training: D's outputs on the k fakes it scores most real. The worst fakes'
+        gradients can push samples away from the nearest mode (Sinha et al. 2020, section 4)."""
+        n = fake_out.shape[0]
+        k = max(1, math.ceil(n * max(self.top_k, self.top_k_decay ** int(epoch))))
+        if k >= n:
+            return fake_out
+        scores = fake_out.detach().reshape(n, -1).mean(1)  # a patch critic's outputs, averaged per sample
+        return fake_out[scores.topk(k).indices]
 
     def check(self, nets, info, recipe):
         G, D = nets["G"], nets["D"]

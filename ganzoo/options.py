@@ -58,7 +58,7 @@ def _describe(tp, meta: dict | None = None) -> str:
 def _range_text(meta) -> str:
     lo, hi = meta.get("min"), meta.get("max")
     if lo is not None and hi is not None:
-        return f" in [{lo}, {hi}]"
+        return f" in {'(' if meta.get('min_exclusive') else '['}{lo}, {hi}]"
     if lo is not None:
         return f" > {lo}" if meta.get("min_exclusive") else f" >= {lo}"
     if hi is not None:

@@ -98,6 +98,23 @@ def test_gradient_penalty_norms_are_taken_per_pack():
     assert gp.item() == pytest.approx((math.sqrt(2) - 1) ** 2, rel=1e-5)
 
 
+def test_top_k_generator_update_uses_only_the_fakes_d_scores_most_real():
+    # Sinha et al. 2020: k = batch·max(ν, γ^epoch); the other fakes get no gradient at all.
+    hinge = Hinge(GANOptions(top_k=0.5, top_k_decay=0.5), ctx(batch_size=4))
+    nets = {"G": nn.Linear(2, 4), "D": LinearCritic(torch.tensor([1.0, 0.0, 0.0, 0.0]))}
+    nets["G"].latent_dim = 2
+    pixels = torch.tensor([0.5, -3.0, 2.0, 1.0])  # D's scores are these + 0.3
+    for epoch, kept in [(0.7, [0, 1, 2, 3]), (1.2, [2, 3])]:  # k = 4·max(0.5, 0.5^⌊epoch⌋)
+        fake = torch.zeros(4, 1, 2, 2)
+        fake[:, 0, 0, 0] = pixels
+        fake.requires_grad_(True)
+        scratch = {"fake_for_G": fake, "latents": (torch.zeros(4, 2), None), "epoch": epoch}
+        loss, _ = hinge.loss(hinge.phases[1], nets, None, scratch)
+        assert loss.item() == pytest.approx(-(pixels[kept] + 0.3).mean().item())
+        loss.backward()
+        assert torch.nonzero(fake.grad[:, 0, 0, 0]).flatten().tolist() == kept
+
+
 def test_weight_clipping_keeps_every_parameter_inside_c_after_a_step():
     D = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
     opt = torch.optim.RMSprop(D.parameters(), lr=1.0)  # a huge step pushes weights far out
