@@ -407,7 +407,7 @@ def _run_steps(run: Run, bar, stop: StopRequest, can_evaluate: bool) -> None:
 
     while run.step < run.total_steps:
         # 4. one step: each phase in order, with its own optimisers
-        scratch.update(step=run.step, epoch=run.epoch)  # schedules inside an objective (top-k)
+        scratch["epoch"] = run.epoch  # for schedules inside an objective (top-k)
         for phase_index, phase in enumerate(objective.phases):
             if run.step % phase.every:
                 continue

@@ -62,7 +62,7 @@ class Objective:
 
         `scratch` is a dict shared by the phases of one step and emptied after it, so a
         later phase (or a regulariser) can reuse what an earlier one computed. The loop puts
-        the step's "step" and "epoch" there before the first phase.
+        the step's "epoch" there before the first phase.
         """
         raise NotImplementedError
 
@@ -131,8 +131,8 @@ class GANOptions:
     conditional: bool = option(False, "class-conditional: G(z, y) and D(x, y) with the data's labels")
     top_k: float = option(1.0, "top-k training (Sinha et al. 2020): G's update keeps only the k fakes (packs) D "
                                "scores most real; k shrinks from the whole batch to this fraction of it "
-                               "(the paper's nu, 0.5 for most GANs); 1 keeps every fake", min=0, max=1,
-                       min_exclusive=True)
+                               "(the paper's nu, 0.5 for most GANs); 1 keeps every fake",
+                         min=0, max=1, min_exclusive=True)
     top_k_decay: float = option(0.99, "top-k: k = batch * max(top_k, top_k_decay ** epoch) (the paper's "
                                       "gamma, annealed once per epoch)", min=0, max=1)
 
@@ -238,7 +238,7 @@ class GANObjective(Objective):
         """Top-k training: D's outputs on the k fakes it scores most real. The worst fakes'
         gradients can push samples away from the nearest mode (Sinha et al. 2020, section 4)."""
         n = fake_out.shape[0]
-        k = max(1, math.ceil(n * max(self.top_k, self.top_k_decay ** int(epoch))))
+        k = math.ceil(n * max(self.top_k, self.top_k_decay ** int(epoch)))  # >= 1, as top_k > 0
         if k >= n:
             return fake_out
         scores = fake_out.detach().reshape(n, -1).mean(1)  # a patch critic's outputs, averaged per sample
