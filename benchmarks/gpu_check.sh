@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# One call on a CUDA machine (e.g. the lent H200): the CUDA tests, then benchmarks a-c with
-# mixed precision off and on, and one summary. Planned to finish within 8 minutes.
+# One call on a CUDA machine (e.g. the lent H200): the CUDA tests, then benchmarks a-c with mixed
+# precision off and on, then the compile option, and one summary. Stages run in that order of
+# priority under one time budget (BUDGET seconds, default 500): a stage is cut to the time left,
+# and skipped when under 20 s is left, so the call ends in time and keeps what it measured.
 #
 # The machine has PyTorch but not ganzoo, and no network: ganzoo is put on PYTHONPATH from the
 # working tree, and MNIST travels in the ignored folder .data/ (copy $GANZOO_DATA/MNIST there and
-# name .data in the device tool's `carry`). Usage there:  bash benchmarks/gpu_check.sh
+# name .data in the device tool's `carry`). Usage there:  LOG=$OUT bash benchmarks/gpu_check.sh
+# Dry run on a CPU:  DEVICE=cpu ROUNDS=1 AMP_ROUNDS=1 VANILLA_STEPS=50 DCGAN_STEPS=5 PY=python bash benchmarks/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export GANZOO_DATA="${GANZOO_DATA:-$PWD/.data}" PYTHONUNBUFFERED=1
 export GANZOO_CACHE="${GANZOO_CACHE:-$PWD/.cache-gpu}"
-PY=python3
+PY="${PY:-python3}"
+DEVICE="${DEVICE:-cuda}"
+ROUNDS="${ROUNDS:-5}"            # fp32 rounds: the ratios the closing note quotes (median of >= 5)
+AMP_ROUNDS="${AMP_ROUNDS:-3}"
+VANILLA_STEPS="${VANILLA_STEPS:-2000}"
+DCGAN_STEPS="${DCGAN_STEPS:-600}"
+BUDGET="${BUDGET:-500}"
+LOG="${LOG:-/tmp/gpu_check}"
+mkdir -p "$LOG"
 
 # ganzoo's import names, from this tree, without installing anything
 mkdir -p .gpu
@@ -17,23 +28,34 @@ ln -sfn ../ganzoo .gpu/ganzoo
 ln -sfn ../plugins .gpu/ganzoo_plugins
 ln -sfn ../recipes .gpu/ganzoo_recipes
 export PYTHONPATH="$PWD/.gpu:$PWD/tests:${PYTHONPATH:-}"
-$PY - <<'PY' || exit 1
-import torch, ganzoo
-print(f"torch {torch.__version__}, CUDA {torch.cuda.is_available()}, "
-      f"{torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}; ganzoo {ganzoo.__version__}")
+"$PY" - <<'PY' 2>&1 | tee "$LOG/machine.txt" || exit 1
+import os, torch, ganzoo
+gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {gpu}, {os.cpu_count()} CPU cores; ganzoo {ganzoo.__version__}")
 PY
 
-echo "== CUDA tests"
-timeout 180 $PY -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider 2>&1 | tail -15
+stage() {  # stage NAME SECONDS COMMAND...: run COMMAND under the budget, its output to $LOG/NAME.txt
+  local name=$1 limit=$2 left=$((BUDGET - SECONDS))
+  shift 2
+  if (( left < 20 )); then echo "== $name: skipped (${left} s of the budget left)"; return; fi
+  (( limit > left )) && limit=$left
+  echo "== $name (at ${SECONDS} s, limit ${limit} s)"
+  timeout "$limit" "$@" 2>&1 | tee "$LOG/$name.txt"
+  echo "   rc ${PIPESTATUS[0]} after ${SECONDS} s"
+}
 
-echo "== benchmarks a-c, fp32"
-timeout 200 $PY benchmarks/run_all.py --rounds 3 --only a,b,c --vanilla-steps 3000 --dcgan-steps 600 \
-    --set device=cuda 2>&1 | tee /tmp/fp32.txt | grep -E "^\||median"
-echo "== benchmarks a-c, bf16 autocast"
-timeout 200 $PY benchmarks/run_all.py --rounds 3 --only a,b,c --vanilla-steps 3000 --dcgan-steps 600 \
-    --set device=cuda --set train.precision=bf16 2>&1 | tee /tmp/bf16.txt | grep -E "^\||median"
+BENCH=("$PY" benchmarks/run_all.py --only a,b,c --vanilla-steps "$VANILLA_STEPS" --dcgan-steps "$DCGAN_STEPS"
+       --set device="$DEVICE")
+stage cuda_tests 150 "$PY" -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider
+stage bench_fp32 270 "${BENCH[@]}" --rounds "$ROUNDS"
+stage bench_bf16 150 "${BENCH[@]}" --rounds "$AMP_ROUNDS" --set train.precision=bf16
+# torch.compile, eager and compiled in turn, steady-state throughput (compilation left out)
+stage compile 150 "$PY" benchmarks/compile_speed.py --rounds 1 --vanilla-steps "$VANILLA_STEPS" \
+    --dcgan-steps "$DCGAN_STEPS" --set device="$DEVICE"
 
-echo "== summary (ratio = ganzoo / baseline, median of 3 rounds)"
+echo "== summary (ratio = ganzoo / baseline; median over the rounds shown)"
 for mode in fp32 bf16; do
-  grep -E "^\| [abc]:" /tmp/$mode.txt | sed "s/^| /| $mode | /"
+  [ -f "$LOG/bench_$mode.txt" ] && grep -E "^\| [abc]:" "$LOG/bench_$mode.txt" | sed "s/^| /| $mode | /"
 done
+[ -f "$LOG/compile.txt" ] && grep -E "^\| .*yaml" "$LOG/compile.txt"
+echo "total ${SECONDS} s"

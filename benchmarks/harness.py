@@ -3,6 +3,7 @@ report the ratio of their throughputs as a median over rounds, with the min-max 
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import shutil
@@ -44,8 +45,11 @@ def run_script(script: str, *args: str, env: dict | None = None) -> float:
     return float(re.findall(r"images_per_s=([\d.]+)", out)[-1])
 
 
-def run_ganzoo(recipe: str, steps: int, out: Path, *sets: str, env: dict | None = None) -> float:
-    """Train a recipe in its own process; its training throughput (build and data loading excluded)."""
+def run_ganzoo(recipe: str, steps: int, out: Path, *sets: str, env: dict | None = None,
+               steady: bool = False) -> float:
+    """Train a recipe in its own process; its training throughput (build and data loading excluded).
+    steady: the median of the log windows after the first (so torch.compile's first steps and other
+    warm-up are left out) instead of the whole run's figure."""
     args = [sys.executable, "-m", "ganzoo", "run", str(REPO / "recipes" / recipe), "--out", str(out),
             "--no-progress", "--set", f"train.steps={steps}", "--set", "train.checkpoint_every=1000000",
             "--set", "train.sample_every=1000000", "--set", "eval={}"]
@@ -53,7 +57,13 @@ def run_ganzoo(recipe: str, steps: int, out: Path, *sets: str, env: dict | None 
         args += ["--set", s]
     err = subprocess.run(args, capture_output=True, text=True, check=True,
                          env={**os.environ, **(env or {})}).stderr
+    windows = [json.loads(line).get("images_per_s") for line in (out / "metrics.jsonl").read_text().splitlines()]
     shutil.rmtree(out, ignore_errors=True)
+    if steady:
+        windows = [w for w in windows[1:] if w is not None]
+        if not windows:
+            sys.exit(f"{recipe}: steady throughput needs more than one log window; train more steps")
+        return statistics.median(windows)
     return float(re.search(r"\(([\d,]+) images/s\)", err).group(1).replace(",", ""))
 
 
