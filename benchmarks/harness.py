@@ -55,8 +55,10 @@ def run_ganzoo(recipe: str, steps: int, out: Path, *sets: str, env: dict | None 
             "--set", "train.sample_every=1000000", "--set", "eval={}"]
     for s in sets:
         args += ["--set", s]
-    err = subprocess.run(args, capture_output=True, text=True, check=True,
-                         env={**os.environ, **(env or {})}).stderr
+    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if done.returncode:  # keep the reason: the last lines of the run's own error output
+        sys.exit(f"{recipe} failed (exit {done.returncode}):\n" + "\n".join(done.stderr.splitlines()[-15:]))
+    err = done.stderr
     windows = [json.loads(line).get("images_per_s") for line in (out / "metrics.jsonl").read_text().splitlines()]
     shutil.rmtree(out, ignore_errors=True)
     if steady:

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from conftest import RECIPES, quick
+from ganzoo import hookimpl
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -16,20 +17,18 @@ class SyncWatch:
 
     __name__ = "sync_watch"
 
+    @hookimpl
     def ganzoo_train_start(self, run):
         torch.cuda.set_sync_debug_mode("error")
 
 
 @pytest.mark.parametrize("recipe", ["vanilla_mnist", "dcgan_mnist", "wgan_gp_mnist", "sngan_hinge_mnist"])
 def test_no_host_sync_inside_a_log_window(tmp_path, data_root, monkeypatch, recipe):
-    from ganzoo import hookimpl
-    from ganzoo import loop
     from ganzoo.loop import LossWindow, train
     from ganzoo.plugins import load_plugins
     from ganzoo.recipe import load_recipe
 
     watch = SyncWatch()
-    watch.ganzoo_train_start = hookimpl(watch.ganzoo_train_start)
     read = LossWindow.read
 
     def read_allowed(self, world=None):
