@@ -69,19 +69,30 @@ def run_ganzoo(recipe: str, steps: int, out: Path, *sets: str, env: dict | None 
     return float(re.search(r"\(([\d,]+) images/s\)", err).group(1).replace(",", ""))
 
 
-def compare(name: str, ours, baseline, rounds: int) -> dict:
-    """Alternate `ours()` and `baseline()`; print each round and the median ratio."""
-    ratios, rows = [], []
-    for i in range(rounds):
-        b = baseline()
-        o = ours()
-        ratios.append(o / b)
-        rows.append((o, b))
-        print(f"  {name} round {i + 1}: ganzoo {o:,.0f} img/s, baseline {b:,.0f} img/s, ratio {o / b:.2f}x",
-              flush=True)
-    result = {"name": name, "median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
-              "ours": statistics.median(r[0] for r in rows), "baseline": statistics.median(r[1] for r in rows),
-              "rounds": rounds}
-    print(f"{name}: median {result['median']:.2f}x (min {result['min']:.2f}x, max {result['max']:.2f}x, "
-          f"{rounds} rounds)", flush=True)
-    return result
+class Pair:
+    """One comparison: `ours()` against `baseline()`, each a throughput from its own process."""
+
+    def __init__(self, name: str, ours, baseline):
+        self.name, self.ours, self.baseline, self.rows = name, ours, baseline, []
+
+    def round(self) -> None:
+        """Run the baseline, then ours; print the round."""
+        b = self.baseline()
+        o = self.ours()
+        self.rows.append((o, b))
+        print(f"  {self.name} round {len(self.rows)}: ganzoo {o:,.0f} img/s, baseline {b:,.0f} img/s, "
+              f"ratio {o / b:.2f}x", flush=True)
+
+    def result(self) -> dict:
+        ratios = [o / b for o, b in self.rows]
+        return {"name": self.name, "median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+                "ours": statistics.median(o for o, _ in self.rows),
+                "baseline": statistics.median(b for _, b in self.rows), "rounds": len(self.rows)}
+
+
+def print_table(pairs: list[Pair]) -> None:
+    print("\n| benchmark | ganzoo img/s | baseline img/s | ratio (median) | min-max | rounds |")
+    print("|---|---|---|---|---|---|")
+    for r in (p.result() for p in pairs if p.rows):
+        print(f"| {r['name']} | {r['ours']:,.0f} | {r['baseline']:,.0f} | {r['median']:.2f}x | "
+              f"{r['min']:.2f}-{r['max']:.2f}x | {r['rounds']} |", flush=True)

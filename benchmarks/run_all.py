@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import HERE, compare, data_root, run_ganzoo, run_script, unpacked_root
+from harness import HERE, Pair, data_root, print_table, run_ganzoo, run_script, unpacked_root
 
 
 def main() -> None:
@@ -30,25 +30,28 @@ def main() -> None:
     args = p.parse_args()
     only = set(args.only.split(","))
     root = data_root()
-    results = []
+    pairs = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         unpacked = unpacked_root(root, tmp / "unpacked")
         run = lambda recipe, steps: run_ganzoo(recipe, steps, tmp / "run", *args.set)  # noqa: E731
         if "a" in only:
-            results.append(compare("a: vanilla vs seed loop", lambda: run("vanilla_mnist.yaml", args.vanilla_steps),
-                                   lambda: run_script("seed_loop.py", unpacked, args.vanilla_steps), args.rounds))
+            pairs.append(Pair("a: vanilla vs seed loop", lambda: run("vanilla_mnist.yaml", args.vanilla_steps),
+                              lambda: run_script("seed_loop.py", unpacked, args.vanilla_steps)))
         if "b" in only:
-            results.append(compare("b: vanilla vs minimal loop", lambda: run("vanilla_mnist.yaml", args.vanilla_steps),
-                                   lambda: run_script("minimal_loop.py", root, args.vanilla_steps), args.rounds))
+            pairs.append(Pair("b: vanilla vs minimal loop", lambda: run("vanilla_mnist.yaml", args.vanilla_steps),
+                              lambda: run_script("minimal_loop.py", root, args.vanilla_steps)))
         if "c" in only:
-            results.append(compare("c: dcgan vs DataLoader script", lambda: run("dcgan_mnist.yaml", args.dcgan_steps),
-                                   lambda: run_script("dcgan_dataloader.py", unpacked, args.dcgan_steps), args.rounds))
-    print("\n| benchmark | ganzoo img/s | baseline img/s | ratio (median) | min-max | rounds |")
-    print("|---|---|---|---|---|---|")
-    for r in results:
-        print(f"| {r['name']} | {r['ours']:,.0f} | {r['baseline']:,.0f} | {r['median']:.2f}x | "
-              f"{r['min']:.2f}-{r['max']:.2f}x | {r['rounds']} |")
+            pairs.append(Pair("c: dcgan vs DataLoader script", lambda: run("dcgan_mnist.yaml", args.dcgan_steps),
+                              lambda: run_script("dcgan_dataloader.py", unpacked, args.dcgan_steps)))
+        # rounds outermost, with the table so far after each: a run cut short keeps every benchmark's rounds
+        for i in range(args.rounds):
+            for pair in pairs:
+                pair.round()
+            if pairs and i + 1 < args.rounds:
+                print_table(pairs)
+    if pairs:
+        print_table(pairs)
     if "d" in only:
         print("\nd: evaluation speed", flush=True)
         subprocess.run([sys.executable, str(HERE / "eval_speed.py"), "--rounds", str(args.rounds)], check=True)

@@ -1,0 +1,112 @@
+"""How fast the vanilla step can go on a GPU when it is replayed as one CUDA graph, against the same
+step launched op by op (benchmark b's minimal loop). On a machine where kernel launches cost more
+than the maths (small networks; a sandboxed driver), this ratio is the most a whole-step graph
+path in the loop could gain. CUDA only.
+
+    python graph_ceiling.py DATA_ROOT [STEPS]
+
+The captured step follows PyTorch's whole-network capture recipe: warm-up on a side stream,
+gradients set to None before capture so backward allocates them in the graph's pool, and Adam
+with capturable=True so its step counter stays on the device. Outside the graph each step does
+one gather of a uint8 batch into a static buffer; normalisation, noise, both updates and the
+loss sums happen inside it.
+"""
+import gzip
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+if not torch.cuda.is_available():
+    sys.exit("graph_ceiling.py needs a CUDA device")
+root = sys.argv[1]
+steps = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
+device = torch.device("cuda")
+raw = gzip.open(f"{root}/MNIST/raw/train-images-idx3-ubyte.gz").read()
+images = torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=16).copy()).view(-1, 1, 28, 28).to(device)
+BATCH = 100
+
+
+def build():
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(100, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 784),
+                      nn.Tanh()).to(device)
+    D = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                      nn.Linear(256, 1)).to(device)
+    opt_G = torch.optim.Adam(G.parameters(), lr=2e-4, capturable=True)
+    opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, capturable=True)
+    return G, D, opt_G, opt_D
+
+
+def step(G, D, opt_G, opt_D, batch_u8, loss_sums, set_to_none=True):
+    """One vanilla GAN step (the recipe's maths); adds the two losses to loss_sums on the device."""
+    real = batch_u8.float().div(255).sub(0.5).div(0.5)
+    fake = G(torch.randn(BATCH, 100, device=device)).view(-1, 1, 28, 28)
+    opt_D.zero_grad(set_to_none=set_to_none)
+    real_out, fake_out = D(real), D(fake.detach())
+    d_loss = (F.binary_cross_entropy_with_logits(real_out, torch.ones_like(real_out))
+              + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out)))
+    d_loss.backward()
+    opt_D.step()
+    D.requires_grad_(False)
+    opt_G.zero_grad(set_to_none=set_to_none)
+    out = D(fake)
+    g_loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+    g_loss.backward()
+    opt_G.step()
+    D.requires_grad_(True)
+    loss_sums.add_(torch.stack([d_loss.detach(), g_loss.detach()]))
+
+
+def time_it(run_one) -> float:
+    perm = torch.randperm(len(images), device=device)
+    cursor = 0
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        if cursor + BATCH > len(perm):
+            perm, cursor = torch.randperm(len(images), device=device), 0
+        run_one(perm[cursor:cursor + BATCH])
+        cursor += BATCH
+    torch.cuda.synchronize()
+    return steps * BATCH / (time.perf_counter() - start)
+
+
+# op by op
+G, D, opt_G, opt_D = build()
+eager_sums = torch.zeros(2, device=device)
+eager = time_it(lambda idx: step(G, D, opt_G, opt_D, images[idx], eager_sums))
+
+# one graph per step
+G, D, opt_G, opt_D = build()
+static_batch = torch.empty(BATCH, 1, 28, 28, dtype=torch.uint8, device=device)
+graph_sums = torch.zeros(2, device=device)
+static_batch.copy_(images[:BATCH])
+side = torch.cuda.Stream()
+side.wait_stream(torch.cuda.current_stream())
+with torch.cuda.stream(side):  # warm-up outside capture (allocator, cuBLAS workspaces, Adam state)
+    for _ in range(3):
+        step(G, D, opt_G, opt_D, static_batch, graph_sums)
+torch.cuda.current_stream().wait_stream(side)
+graph_sums.zero_()
+opt_D.zero_grad(set_to_none=True)
+opt_G.zero_grad(set_to_none=True)
+graph = torch.cuda.CUDAGraph()
+with torch.cuda.graph(graph):
+    step(G, D, opt_G, opt_D, static_batch, graph_sums, set_to_none=False)
+
+
+def replay(idx):
+    static_batch.copy_(images[idx])
+    graph.replay()
+
+
+graphed = time_it(replay)
+eager_d, eager_g = (eager_sums / steps).tolist()
+graph_d, graph_g = (graph_sums / steps).tolist()
+print(f"eager: {eager:,.0f} img/s, mean D loss {eager_d:.3f}, G loss {eager_g:.3f}")
+print(f"graph: {graphed:,.0f} img/s, mean D loss {graph_d:.3f}, G loss {graph_g:.3f}")
+print(f"graph_ceiling steps={steps} ratio={graphed / eager:.2f}x images_per_s={graphed:.0f}")
