@@ -11,56 +11,19 @@ with capturable=True so its step counter stays on the device. Outside the graph 
 one gather of a uint8 batch into a static buffer; normalisation, noise, both updates and the
 loss sums happen inside it.
 """
-import gzip
 import sys
 import time
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
+
+from minimal_loop import BATCH, build, load_images, step
 
 if not torch.cuda.is_available():
     sys.exit("graph_ceiling.py needs a CUDA device")
 root = sys.argv[1]
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 device = torch.device("cuda")
-raw = gzip.open(f"{root}/MNIST/raw/train-images-idx3-ubyte.gz").read()
-images = torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=16).copy()).view(-1, 1, 28, 28).to(device)
-BATCH = 100
-
-
-def build(graphed: bool):
-    torch.manual_seed(0)
-    G = nn.Sequential(nn.Linear(100, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 784),
-                      nn.Tanh()).to(device)
-    D = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                      nn.Linear(256, 1)).to(device)
-    # op by op: the fused Adam, as benchmark b's loop; in a graph: capturable (its step count on the device)
-    adam = {"capturable": True} if graphed else {"fused": True}
-    opt_G = torch.optim.Adam(G.parameters(), lr=2e-4, **adam)
-    opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, **adam)
-    return G, D, opt_G, opt_D
-
-
-def step(G, D, opt_G, opt_D, batch_u8, loss_sums, set_to_none=True):
-    """One vanilla GAN step (the recipe's maths); adds the two losses to loss_sums on the device."""
-    real = batch_u8.float().div(255).sub(0.5).div(0.5)
-    fake = G(torch.randn(BATCH, 100, device=device)).view(-1, 1, 28, 28)
-    opt_D.zero_grad(set_to_none=set_to_none)
-    real_out, fake_out = D(real), D(fake.detach())
-    d_loss = (F.binary_cross_entropy_with_logits(real_out, torch.ones_like(real_out))
-              + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out)))
-    d_loss.backward()
-    opt_D.step()
-    D.requires_grad_(False)
-    opt_G.zero_grad(set_to_none=set_to_none)
-    out = D(fake)
-    g_loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
-    g_loss.backward()
-    opt_G.step()
-    D.requires_grad_(True)
-    loss_sums.add_(torch.stack([d_loss.detach(), g_loss.detach()]))
+images = load_images(root, device)
 
 
 def time_it(run_one) -> float:
@@ -78,12 +41,12 @@ def time_it(run_one) -> float:
 
 
 # op by op
-G, D, opt_G, opt_D = build(graphed=False)
+G, D, opt_G, opt_D = build(device)  # fused Adam, as benchmark b
 eager_sums = torch.zeros(2, device=device)
 eager = time_it(lambda idx: step(G, D, opt_G, opt_D, images[idx], eager_sums))
 
 # one graph per step
-G, D, opt_G, opt_D = build(graphed=True)
+G, D, opt_G, opt_D = build(device, capturable=True)  # its step count stays on the device
 static_batch = torch.empty(BATCH, 1, 28, 28, dtype=torch.uint8, device=device)
 graph_sums = torch.zeros(2, device=device)
 static_batch.copy_(images[:BATCH])
