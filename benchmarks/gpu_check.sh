@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One call on a CUDA machine (e.g. the lent H200): the CUDA tests, the whole-step CUDA-graph ceiling,
-# benchmarks a-c with mixed precision off and on, then the compile option, and one summary. Stages run in that order of
-# priority under one time budget (BUDGET seconds, default 500): a stage is cut to the time left,
-# and skipped when under 20 s is left, so the call ends in time and keeps what it measured.
+# benchmarks a-c with mixed precision off and on, then the compile option, and one summary. Stages
+# run in that order of priority under one time budget (BUDGET seconds, default 500): a stage is
+# cut to the time left, and skipped when under 20 s is left, so the call ends in time and keeps
+# what it measured.
 #
 # The machine has PyTorch but not ganzoo, and no network: ganzoo is put on PYTHONPATH from the
 # working tree, and MNIST travels in the ignored folder .data/ (copy $GANZOO_DATA/MNIST there and

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from minimal_loop import BATCH, build, load_images, step
+from minimal_loop import BATCH, batches, build, load_images, step
 
 if not torch.cuda.is_available():
     sys.exit("graph_ceiling.py needs a CUDA device")
@@ -27,15 +27,10 @@ images = load_images(root, device)
 
 
 def time_it(run_one) -> float:
-    perm = torch.randperm(len(images), device=device)
-    cursor = 0
     torch.cuda.synchronize()
     start = time.perf_counter()
-    for _ in range(steps):
-        if cursor + BATCH > len(perm):
-            perm, cursor = torch.randperm(len(images), device=device), 0
-        run_one(perm[cursor:cursor + BATCH])
-        cursor += BATCH
+    for idx in batches(images, steps):
+        run_one(idx)
     torch.cuda.synchronize()
     return steps * BATCH / (time.perf_counter() - start)
 

@@ -58,15 +58,15 @@ def run_ganzoo(recipe: str, steps: int, out: Path, *sets: str, env: dict | None 
     done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if done.returncode:  # keep the reason: the last lines of the run's own error output
         sys.exit(f"{recipe} failed (exit {done.returncode}):\n" + "\n".join(done.stderr.splitlines()[-15:]))
-    err = done.stderr
-    windows = [json.loads(line).get("images_per_s") for line in (out / "metrics.jsonl").read_text().splitlines()]
+    if not steady:
+        shutil.rmtree(out, ignore_errors=True)
+        return float(re.search(r"\(([\d,]+) images/s\)", done.stderr).group(1).replace(",", ""))
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     shutil.rmtree(out, ignore_errors=True)
-    if steady:
-        windows = [w for w in windows[1:] if w is not None]
-        if not windows:
-            sys.exit(f"{recipe}: steady throughput needs more than one log window; train more steps")
-        return statistics.median(windows)
-    return float(re.search(r"\(([\d,]+) images/s\)", err).group(1).replace(",", ""))
+    windows = [r["images_per_s"] for r in records[1:] if r.get("images_per_s") is not None]
+    if not windows:
+        sys.exit(f"{recipe}: steady throughput needs more than one log window; train more steps")
+    return statistics.median(windows)
 
 
 class Pair:

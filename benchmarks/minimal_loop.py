@@ -3,7 +3,7 @@
 The same model and maths as recipes/vanilla_mnist.yaml (MLP G and D, BCE on logits, Adam 2e-4
 with the fused kernel, batch 100, one G forward per step reused by the G update, D frozen during
 the G update), with the training set held as one uint8 tensor and index-sampled batches. No
-logging, no checkpoints, nothing but the maths. graph_ceiling.py reuses `build` and `step`.
+logging, no checkpoints, nothing but the maths. graph_ceiling.py reuses `build`, `batches` and `step`.
 
     python minimal_loop.py DATA_ROOT STEPS
 """
@@ -35,6 +35,16 @@ def build(device, **adam):
     return G, D, torch.optim.Adam(G.parameters(), lr=2e-4, **adam), torch.optim.Adam(D.parameters(), lr=2e-4, **adam)
 
 
+def batches(images: torch.Tensor, steps: int):
+    """`steps` index tensors of BATCH images each, drawn without replacement, reshuffled per epoch."""
+    perm, cursor = torch.randperm(len(images), device=images.device), 0
+    for _ in range(steps):
+        if cursor + BATCH > len(perm):
+            perm, cursor = torch.randperm(len(images), device=images.device), 0
+        yield perm[cursor:cursor + BATCH]
+        cursor += BATCH
+
+
 def step(G, D, opt_G, opt_D, batch_u8, loss_sums=None, set_to_none=True):
     """One vanilla GAN step; with loss_sums, adds the D and G losses to it on the device."""
     real = batch_u8.float().div_(255).sub_(0.5).div_(0.5)
@@ -61,13 +71,9 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     images = load_images(root, device)
     G, D, opt_G, opt_D = build(device)
-    perm, cursor = torch.randperm(len(images), device=device), 0
     start = time.perf_counter()
-    for _ in range(steps):
-        if cursor + BATCH > len(perm):
-            perm, cursor = torch.randperm(len(images), device=device), 0
-        step(G, D, opt_G, opt_D, images[perm[cursor:cursor + BATCH]])
-        cursor += BATCH
+    for idx in batches(images, steps):
+        step(G, D, opt_G, opt_D, images[idx])
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
