@@ -4,6 +4,9 @@ G: z -> ConvTranspose to a 7x7 (28-px images) or 4x4 (32, 64 px) map, then strid
    ConvTranspose stages that halve the channels, BatchNorm + ReLU, tanh out.
 D: stride-2 convs that double the channels, LeakyReLU 0.2, BatchNorm except on the first
    layer, then one conv over the last map to a single output. No pooling, no FC hidden layers.
+By default the kernels are 4x4 and every stage halves the side exactly (PyTorch's DCGAN
+example). `kernel: 5` with `depth` gives the paper's own TensorFlow code, which PacGAN and
+VEEGAN use: 5x5 kernels, "SAME" padding, sides halved rounding up (28, 14, 7, 4, 2 at depth 4).
 Weights from N(0, 0.02); normalisation scales from N(1, 0.02), biases 0 (as the paper's code).
 
 Class-conditional when the objective is (`objective.conditional: true`): G takes one-hot
@@ -23,13 +26,24 @@ from torch import nn
 from ganzoo import Component, GanzooError, hookimpl, option
 
 
-def _layout(size: int, what: str) -> tuple[int, int]:
-    """(base map size, number of stride-2 stages) for an image side: 7·2^k or 4·2^k."""
-    for base in (7, 4):
-        stages = math.log2(size / base) if size % base == 0 else -1
-        if stages >= 1 and stages.is_integer():
-            return base, int(stages)
-    raise GanzooError(f"{what}: DCGAN needs square images of side 7·2^k or 4·2^k (28, 32, 64, ...), got {size}")
+def _map_sides(side: int, depth: int | None, kernel: int, what: str) -> list[int]:
+    """Sides of the feature maps from the image down to the smallest map, one per stride-2 stage."""
+    if depth is None:  # halve exactly down to a 7x7 or 4x4 map
+        for base in (7, 4):
+            stages = math.log2(side / base) if side % base == 0 else -1
+            if stages >= 1 and stages.is_integer():
+                depth = int(stages)
+                break
+        else:
+            raise GanzooError(f"{what}: DCGAN needs square images of side 7·2^k or 4·2^k (28, 32, 64, ...) "
+                              f"unless depth is set, got {side}")
+    sides = [side]
+    for _ in range(depth):
+        sides.append(math.ceil(sides[-1] / 2))
+    if kernel == 4 and any(s % 2 for s in sides[:-1]):
+        raise GanzooError(f"{what}: kernel 4 halves each side exactly, and {side}-px images at depth {depth} "
+                          f"give maps of {sides}; use kernel 5 or a smaller depth")
+    return sides
 
 
 def init_dcgan(module: nn.Module) -> None:
@@ -56,6 +70,8 @@ def _norm(kind: str, channels: int) -> nn.Module:
 class GeneratorOptions:
     latent_dim: int = option(100, "size of z", min=1)
     width: int = option(64, "channels of the last hidden layer (doubled per stage towards z)", min=1)
+    depth: int | None = option(None, "stride-2 stages; default: down to a 7x7 or 4x4 map", min=1)
+    kernel: Literal[4, 5] = option(4, "kernel side: 4 (PyTorch's example) or 5 (the paper's code)")
 
 
 @dataclass(frozen=True)
@@ -64,24 +80,35 @@ class DiscriminatorOptions:
     norm: Literal["batch", "layer", "instance", "none"] = option(
         "batch", "normalisation after every conv but the first: batch (DCGAN), none or layer (WGAN-GP critic)")
     channels: int | None = option(None, "input channels; default: the data's", min=1)
+    depth: int | None = option(None, "stride-2 stages; default: down to a 7x7 or 4x4 map", min=1)
+    kernel: Literal[4, 5] = option(4, "kernel side: 4 (PyTorch's example) or 5 (the paper's code)")
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, latent_dim: int, width: int, image_shape: tuple[int, int, int], num_classes: int | None):
+    def __init__(self, latent_dim: int, width: int, image_shape: tuple[int, int, int], num_classes: int | None,
+                 depth: int | None = None, kernel: int = 4):
         super().__init__()
         channels, height, side = image_shape
         if height != side:
             raise GanzooError(f"networks.G: DCGAN needs square images, got {height}x{side}")
-        base, stages = _layout(side, "networks.G")
+        sides = _map_sides(side, depth, kernel, "networks.G")[::-1]  # smallest map first
         self.latent_dim = latent_dim
         self.num_classes = num_classes
-        ch = width * 2 ** (stages - 1)
-        layers = [nn.ConvTranspose2d(latent_dim + (num_classes or 0), ch, base, 1, 0, bias=False),
+        ch = width * 2 ** (len(sides) - 2)
+        # from z (a 1x1 map) to the smallest map: a fully connected projection
+        layers = [nn.ConvTranspose2d(latent_dim + (num_classes or 0), ch, sides[0], 1, 0, bias=False),
                   nn.BatchNorm2d(ch), nn.ReLU(True)]
-        for _ in range(stages - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
-            ch //= 2
-        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        for i, (small, large) in enumerate(zip(sides, sides[1:])):
+            out = channels if large == side else ch // 2
+            # kernel 4, padding 1 doubles the side; kernel 5, padding 2 gives 2·side - 1, and
+            # output_padding adds the row that "SAME" padding has where the larger side is even
+            up = (nn.ConvTranspose2d(ch, out, 4, 2, 1, bias=False) if kernel == 4 else
+                  nn.ConvTranspose2d(ch, out, 5, 2, 2, output_padding=large - (2 * small - 1), bias=False))
+            if large == side:
+                layers += [up, nn.Tanh()]
+            else:
+                layers += [up, nn.BatchNorm2d(out), nn.ReLU(True)]
+                ch = out
         self.net = nn.Sequential(*layers)
         self.apply(init_dcgan)
 
@@ -94,20 +121,22 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """Returns raw outputs (logits, or critic values for WGAN), shape (N, 1)."""
 
-    def __init__(self, width: int, norm: str, image_shape: tuple[int, int, int], num_classes: int | None):
+    def __init__(self, width: int, norm: str, image_shape: tuple[int, int, int], num_classes: int | None,
+                 depth: int | None = None, kernel: int = 4):
         super().__init__()
         channels, height, side = image_shape
         if height != side:
             raise GanzooError(f"networks.D: DCGAN needs square images, got {height}x{side}")
-        base, stages = _layout(side, "networks.D")
-        layers = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        sides = _map_sides(side, depth, kernel, "networks.D")
+        padding = 1 if kernel == 4 else 2  # exact halving; halving rounded up ("SAME")
+        layers = [nn.Conv2d(channels, width, kernel, 2, padding), nn.LeakyReLU(0.2, True)]
         ch = width
-        for _ in range(stages - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), _norm(norm, ch * 2),
+        for _ in range(len(sides) - 2):
+            layers += [nn.Conv2d(ch, ch * 2, kernel, 2, padding, bias=norm == "none"), _norm(norm, ch * 2),
                        nn.LeakyReLU(0.2, True)]
             ch *= 2
         self.features = nn.Sequential(*layers)
-        self.out = nn.Conv2d(ch, 1, base, 1, 0)
+        self.out = nn.Conv2d(ch, 1, sides[-1], 1, 0)  # over the whole last map: a fully connected output
         self.embed = nn.Embedding(num_classes, ch) if num_classes else None
         self.apply(init_dcgan)
 
@@ -120,21 +149,21 @@ class DCGANDiscriminator(nn.Module):
 
 
 def build_generator(o: GeneratorOptions, ctx):
-    return DCGANGenerator(o.latent_dim, o.width, ctx.data.image_shape, ctx.data.num_classes)
+    return DCGANGenerator(o.latent_dim, o.width, ctx.data.image_shape, ctx.data.num_classes, o.depth, o.kernel)
 
 
 def build_discriminator(o: DiscriminatorOptions, ctx):
     shape = ctx.data.image_shape
     if o.channels is not None:
         shape = (o.channels, *shape[1:])
-    return DCGANDiscriminator(o.width, o.norm, shape, ctx.data.num_classes)
+    return DCGANDiscriminator(o.width, o.norm, shape, ctx.data.num_classes, o.depth, o.kernel)
 
 
 @hookimpl
 def ganzoo_add_components():
     return [
         Component("generator", "dcgan", build_generator, GeneratorOptions,
-                  "DCGAN transposed-conv generator, 28/32/64 px, 1 or 3 channels (Radford et al. 2015)"),
+                  "DCGAN transposed-conv generator, 28/32/64 px (any side with kernel 5), 1 or 3 channels (Radford et al. 2015)"),
         Component("discriminator", "dcgan", build_discriminator, DiscriminatorOptions,
                   "DCGAN strided-conv discriminator; norm batch/layer/none; projection when conditional"),
     ]

@@ -206,6 +206,25 @@ def test_pacgan_discriminator_sees_stacked_samples(cli, tmp_path):
     assert state["networks"]["D"]["features.0.weight"].shape[1] == 2  # 2 packed grey images
 
 
+def test_dcgan_paper_layout_on_28px_and_impossible_layout(cli, tmp_path):
+    # PacGAN's Stacked MNIST networks: 5x5 kernels, sides 28-14-7-4-2, G 512-256-128-64, D 64-128-256-512.
+    run = tmp_path / "run"
+    paper = ["--set", "networks.G={name: dcgan, depth: 4, kernel: 5}",
+             "--set", "networks.D={name: dcgan, depth: 4, kernel: 5}"]
+    code, _, err = cli("run", RECIPES / "dcgan_mnist.yaml", "--out", run, *quick(2), "--set", "train.batch_size=16",
+                       *paper)
+    assert code == 0, err
+    state = torch.load(run / "checkpoints" / "step-00000002.pt", weights_only=True)
+    assert state["networks"]["G"]["net.0.weight"].shape == (100, 512, 2, 2)    # z -> a 2x2 map
+    assert state["networks"]["G"]["net.12.weight"].shape == (64, 1, 5, 5)     # 14 -> 28 px
+    assert state["networks"]["D"]["out.weight"].shape == (1, 512, 2, 2)       # over the 2x2 map
+    code, _, err = cli("run", RECIPES / "dcgan_mnist.yaml", "--out", tmp_path / "bad", *quick(2),
+                       "--set", "networks.D.depth=3")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "networks.D: kernel 4 halves each side exactly, and 28-px images at depth 3 give maps of " \
+           "[28, 14, 7, 4]; use kernel 5 or a smaller depth" in err
+
+
 def test_conditional_sampling_by_class(cli, tmp_path):
     run = tmp_path / "run"
     assert cli("run", RECIPES / "cdcgan_mnist.yaml", "--out", run, *quick(2), "--set", "train.batch_size=16")[0] == 0
