@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# One call on a CUDA machine (e.g. the lent H200): the CUDA tests, the whole-step CUDA-graph ceiling,
-# benchmarks a-c with mixed precision off and on, then the compile option, and one summary. Stages
-# run in that order of priority under one time budget (BUDGET seconds, default 500): a stage is
-# cut to the time left, and skipped when under 20 s is left, so the call ends in time and keeps
-# what it measured.
+# One call on a CUDA machine (e.g. the lent H200): the CUDA tests, Stacked MNIST over three seeds
+# with the paper's networks (issue 4's last target), the whole-step CUDA-graph ceiling, benchmarks
+# a-c with mixed precision off and on, then the compile option, and one summary. Stages run in that
+# order of priority under one time budget (BUDGET seconds, default 500): a stage is cut to the time
+# left, and skipped when under 20 s is left, so the call ends in time and keeps what it measured.
+# STAGES picks stages by name (default: all), e.g. STAGES=cuda_tests,stacked.
 #
 # The machine has PyTorch but not ganzoo, and no network: ganzoo is put on PYTHONPATH from the
 # working tree, and MNIST travels in the ignored folder .data/ (copy $GANZOO_DATA/MNIST there and
-# name .data in the device tool's `carry`). Usage there:  LOG=$OUT bash benchmarks/gpu_check.sh
+# name .data in the device tool's `carry`), the MNIST classifier in .cache-gpu/ (copy
+# ~/.cache/ganzoo/classifiers there and carry it too, so the three Stacked MNIST runs need not train it). Usage there:  LOG=$OUT bash benchmarks/gpu_check.sh
 # Dry run on a CPU:  DEVICE=cpu ROUNDS=1 AMP_ROUNDS=1 VANILLA_STEPS=50 DCGAN_STEPS=5 PY=python bash benchmarks/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,8 @@ VANILLA_STEPS="${VANILLA_STEPS:-1500}"
 DCGAN_STEPS="${DCGAN_STEPS:-400}"
 BUDGET="${BUDGET:-500}"
 LOG="${LOG:-/tmp/gpu_check}"
+STAGES="${STAGES:-cuda_tests,stacked,graph_ceiling,bench_fp32,bench_bf16,compile}"
+STACKED_STEPS="${STACKED_STEPS:-20000}"
 mkdir -p "$LOG"
 
 # ganzoo's import names, from this tree, without installing anything
@@ -38,16 +42,31 @@ PY
 stage() {  # stage NAME SECONDS COMMAND...: run COMMAND under the budget, its output to $LOG/NAME.txt
   local name=$1 limit=$2 left=$((BUDGET - SECONDS))
   shift 2
+  [[ ",$STAGES," == *",$name,"* ]] || return 0
   if (( left < 20 )); then echo "== $name: skipped (${left} s of the budget left)"; return; fi
   (( limit > left )) && limit=$left
   echo "== $name (at ${SECONDS} s, limit ${limit} s)"
-  timeout "$limit" "$@" 2>&1 | tee "$LOG/$name.txt"
+  STAGE_LIMIT=$limit timeout "$limit" "$@" 2>&1 | tee "$LOG/$name.txt"
   echo "   rc ${PIPESTATUS[0]} after ${SECONDS} s"
 }
 
 BENCH=("$PY" benchmarks/run_all.py --only a,b,c --vanilla-steps "$VANILLA_STEPS" --dcgan-steps "$DCGAN_STEPS"
        --set device="$DEVICE")
 stage cuda_tests 150 "$PY" -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider
+# PacDCGAN2 with PacGAN's own networks (5x5 kernels, D 64-128-256-512, G 512-256-128-64), seeds 0-2
+# side by side on the one GPU; run folders stay in /tmp (checkpoints are large), the table and
+# each seed's metrics come back in $LOG/stacked/
+stacked() {
+  LIMIT=$((STAGE_LIMIT - 15)) bash benchmarks/stacked_seeds.sh /tmp/stacked --set device="$DEVICE" \
+      --set train.steps="$STACKED_STEPS" --set networks.G.depth=4 --set networks.G.kernel=5 --set networks.D.depth=4 --set networks.D.kernel=5
+  for run in /tmp/stacked/seed-*/; do
+    mkdir -p "$LOG/stacked/$(basename "$run")" && cp "$run"/*.json* "$LOG/stacked/$(basename "$run")/"
+  done
+  cp /tmp/stacked/table.md /tmp/stacked/*.log "$LOG/stacked/"
+}
+export -f stacked
+export DEVICE LOG STACKED_STEPS PY
+stage stacked 300 bash -c stacked
 # the ceiling a whole-step CUDA graph would give, in one process (about 30 s on the H200)
 stage graph_ceiling 90 "$PY" benchmarks/graph_ceiling.py "$GANZOO_DATA" "$VANILLA_STEPS"
 stage bench_fp32 270 "${BENCH[@]}" --rounds "$ROUNDS"
@@ -62,6 +81,7 @@ for mode in fp32 bf16; do
   [ -f "$LOG/bench_$mode.txt" ] && awk '/^\| benchmark \|/{rows=""} /^\| [abc]:/{rows=rows $0 "\n"} END{printf "%s", rows}' \
       "$LOG/bench_$mode.txt" | sed "s/^| /| $mode | /"
 done
+[ -f "$LOG/stacked/table.md" ] && cat "$LOG/stacked/table.md"
 [ -f "$LOG/compile.txt" ] && grep -E "^\| .*yaml" "$LOG/compile.txt"
 [ -f "$LOG/graph_ceiling.txt" ] && grep -E "^(eager|graph):" "$LOG/graph_ceiling.txt"
 echo "total ${SECONDS} s"
