@@ -9,8 +9,11 @@
 # The machine has PyTorch but not ganzoo, and no network: ganzoo is put on PYTHONPATH from the
 # working tree, and MNIST travels in the ignored folder .data/ (copy $GANZOO_DATA/MNIST there and
 # name .data in the device tool's `carry`), the MNIST classifier in .cache-gpu/ (copy
-# ~/.cache/ganzoo/classifiers there and carry it too, so the three Stacked MNIST runs need not train it). Usage there:  LOG=$OUT bash benchmarks/gpu_check.sh
-# Dry run on a CPU:  DEVICE=cpu ROUNDS=1 AMP_ROUNDS=1 VANILLA_STEPS=50 DCGAN_STEPS=5 PY=python bash benchmarks/gpu_check.sh
+# ~/.cache/ganzoo/classifiers there and carry it too, so the three Stacked MNIST runs need not
+# train it). Usage there:  LOG=$OUT bash benchmarks/gpu_check.sh
+# Dry run on a CPU:
+#   DEVICE=cpu ROUNDS=1 AMP_ROUNDS=1 VANILLA_STEPS=50 DCGAN_STEPS=5 STACKED_STEPS=20 PY=python \
+#   bash benchmarks/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export GANZOO_DATA="${GANZOO_DATA:-$PWD/.data}" PYTHONUNBUFFERED=1
@@ -58,7 +61,8 @@ stage cuda_tests 150 "$PY" -m pytest -q -m cuda tests/test_cuda.py -p no:cachepr
 # each seed's metrics come back in $LOG/stacked/
 stacked() {
   LIMIT=$((STAGE_LIMIT - 15)) bash benchmarks/stacked_seeds.sh /tmp/stacked --set device="$DEVICE" \
-      --set train.steps="$STACKED_STEPS" --set networks.G.depth=4 --set networks.G.kernel=5 --set networks.D.depth=4 --set networks.D.kernel=5
+      --set train.steps="$STACKED_STEPS" --set networks.G.depth=4 --set networks.G.kernel=5 \
+      --set networks.D.depth=4 --set networks.D.kernel=5
   for run in /tmp/stacked/seed-*/; do
     mkdir -p "$LOG/stacked/$(basename "$run")" && cp "$run"/*.json* "$LOG/stacked/$(basename "$run")/"
   done

@@ -98,7 +98,7 @@ class DCGANGenerator(nn.Module):
         # from z (a 1x1 map) to the smallest map: a fully connected projection
         layers = [nn.ConvTranspose2d(latent_dim + (num_classes or 0), ch, sides[0], 1, 0, bias=False),
                   nn.BatchNorm2d(ch), nn.ReLU(True)]
-        for i, (small, large) in enumerate(zip(sides, sides[1:])):
+        for small, large in zip(sides, sides[1:]):
             out = channels if large == side else ch // 2
             # kernel 4, padding 1 doubles the side; kernel 5, padding 2 gives 2·side - 1, and
             # output_padding adds the row that "SAME" padding has where the larger side is even
@@ -163,7 +163,8 @@ def build_discriminator(o: DiscriminatorOptions, ctx):
 def ganzoo_add_components():
     return [
         Component("generator", "dcgan", build_generator, GeneratorOptions,
-                  "DCGAN transposed-conv generator, 28/32/64 px (any side with kernel 5), 1 or 3 channels (Radford et al. 2015)"),
+                  "DCGAN transposed-conv generator, 28/32/64 px (any side with kernel 5 and depth), "
+                  "1 or 3 channels (Radford et al. 2015)"),
         Component("discriminator", "dcgan", build_discriminator, DiscriminatorOptions,
                   "DCGAN strided-conv discriminator; norm batch/layer/none; projection when conditional"),
     ]
