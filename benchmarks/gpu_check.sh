@@ -27,7 +27,7 @@ DCGAN_STEPS="${DCGAN_STEPS:-400}"
 BUDGET="${BUDGET:-500}"
 LOG="${LOG:-/tmp/gpu_check}"
 STAGES="${STAGES:-cuda_tests,stacked,graph_ceiling,bench_fp32,bench_bf16,compile}"
-STACKED_STEPS="${STACKED_STEPS:-20000}"
+STACKED_STEPS="${STACKED_STEPS:-20000}"   # STACKED_LIMIT: seconds for that stage (default 300)
 mkdir -p "$LOG"
 
 # ganzoo's import names, from this tree, without installing anything
@@ -70,7 +70,7 @@ stacked() {
 }
 export -f stacked
 export DEVICE LOG STACKED_STEPS PY
-stage stacked 300 bash -c stacked
+stage stacked "${STACKED_LIMIT:-300}" bash -c stacked
 # the ceiling a whole-step CUDA graph would give, in one process (about 30 s on the H200)
 stage graph_ceiling 90 "$PY" benchmarks/graph_ceiling.py "$GANZOO_DATA" "$VANILLA_STEPS"
 stage bench_fp32 270 "${BENCH[@]}" --rounds "$ROUNDS"
