@@ -49,7 +49,7 @@ stage() {  # stage NAME SECONDS COMMAND...: run COMMAND under the budget, its ou
   if (( left < 20 )); then echo "== $name: skipped (${left} s of the budget left)"; return; fi
   (( limit > left )) && limit=$left
   echo "== $name (at ${SECONDS} s, limit ${limit} s)"
-  STAGE_LIMIT=$limit timeout "$limit" "$@" 2>&1 | tee "$LOG/$name.txt"
+  timeout "$limit" "$@" 2>&1 | tee "$LOG/$name.txt"
   echo "   rc ${PIPESTATUS[0]} after ${SECONDS} s"
 }
 
@@ -57,20 +57,20 @@ BENCH=("$PY" benchmarks/run_all.py --only a,b,c --vanilla-steps "$VANILLA_STEPS"
        --set device="$DEVICE")
 stage cuda_tests 150 "$PY" -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider
 # PacDCGAN2 with PacGAN's own networks (5x5 kernels, D 64-128-256-512, G 512-256-128-64), seeds 0-2
-# side by side on the one GPU; run folders stay in /tmp (checkpoints are large), the table and
-# each seed's metrics come back in $LOG/stacked/
-stacked() {
-  LIMIT=$((STAGE_LIMIT - 15)) bash benchmarks/stacked_seeds.sh /tmp/stacked --set device="$DEVICE" \
-      --set train.steps="$STACKED_STEPS" --set networks.G.depth=4 --set networks.G.kernel=5 \
-      --set networks.D.depth=4 --set networks.D.kernel=5
-  for run in /tmp/stacked/seed-*/; do
-    mkdir -p "$LOG/stacked/$(basename "$run")" && cp "$run"/*.json* "$LOG/stacked/$(basename "$run")/"
-  done
-  cp /tmp/stacked/table.md /tmp/stacked/*.log "$LOG/stacked/"
-}
-export -f stacked
-export DEVICE LOG STACKED_STEPS PY
-stage stacked "${STACKED_LIMIT:-300}" bash -c stacked
+# side by side on the one GPU (`ganzoo bench --jobs 3`); runs stay in /tmp (checkpoints are large)
+rm -rf /tmp/stacked
+stage stacked "${STACKED_LIMIT:-300}" "$PY" -m ganzoo bench pacdcgan2_stacked_mnist --steps "$STACKED_STEPS" \
+    --seeds 3 --jobs 3 --eval-every 5000 --metrics "[{name: stacked_mnist_modes, samples: 26000}]" \
+    --set device="$DEVICE" --set networks.G.depth=4 --set networks.G.kernel=5 \
+    --set networks.D.depth=4 --set networks.D.kernel=5 -o /tmp/stacked
+if [ -d /tmp/stacked/runs ]; then  # modes / KL at every evaluation, seed by seed, even from a cut stage
+  "$PY" - <<'PY' | tee "$LOG/stacked_evals.txt"
+import glob, json
+for path in sorted(glob.glob("/tmp/stacked/runs/*/metrics.jsonl")):
+    evals = [r for r in map(json.loads, open(path)) if "eval/kl" in r]
+    print(path.split("/")[-2], "  ".join(f"{r['step']}: {r['eval/modes']:.0f} / {r['eval/kl']:.3f}" for r in evals))
+PY
+fi
 # the ceiling a whole-step CUDA graph would give, in one process (about 30 s on the H200)
 stage graph_ceiling 90 "$PY" benchmarks/graph_ceiling.py "$GANZOO_DATA" "$VANILLA_STEPS"
 stage bench_fp32 270 "${BENCH[@]}" --rounds "$ROUNDS"
@@ -85,7 +85,7 @@ for mode in fp32 bf16; do
   [ -f "$LOG/bench_$mode.txt" ] && awk '/^\| benchmark \|/{rows=""} /^\| [abc]:/{rows=rows $0 "\n"} END{printf "%s", rows}' \
       "$LOG/bench_$mode.txt" | sed "s/^| /| $mode | /"
 done
-[ -f "$LOG/stacked/table.md" ] && cat "$LOG/stacked/table.md"
+[ -f "$LOG/stacked_evals.txt" ] && cat "$LOG/stacked_evals.txt"
 [ -f "$LOG/compile.txt" ] && grep -E "^\| .*yaml" "$LOG/compile.txt"
 [ -f "$LOG/graph_ceiling.txt" ] && grep -E "^(eager|graph):" "$LOG/graph_ceiling.txt"
 echo "total ${SECONDS} s"

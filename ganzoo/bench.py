@@ -1,6 +1,7 @@
 """`ganzoo bench`: variants side by side under the same budget, evaluated the same way.
 
-Each recipe trains for K seeds, each run in a process of its own (so peak memory is its own),
+Each recipe trains for K seeds, each run in a process of its own (so peak memory is its own;
+`--jobs N` runs N of them at once),
 for the same number of steps or the same training time, with the same metrics on the same
 cadence. The results go to one table (Markdown and CSV) with mean ± std over seeds, and a
 chart of the main score against training time, one line per recipe with a band over seeds.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -57,8 +59,9 @@ def _main_score(metrics: list) -> tuple[str, str]:
     return key, goals[key]
 
 
-def run_one(recipe: str, out: Path, seed: int, steps: int | None, seconds: float | None, metrics: list,
-            eval_every: int | None, extra: list[str]) -> subprocess.CompletedProcess:
+def start_run(recipe: str, out: Path, seed: int, steps: int | None, seconds: float | None, metrics: list,
+              eval_every: int | None, extra: list[str], log: Path, threads: int | None) -> subprocess.Popen:
+    """One `ganzoo run` in a process of its own, its messages to `log`."""
     sets = {"seed": seed, "eval.metrics": json.dumps(metrics), "eval.best": "null",
             "train.checkpoint_every": 10**9, "train.sample_every": 10**9}
     if steps is not None:
@@ -72,7 +75,9 @@ def run_one(recipe: str, out: Path, seed: int, steps: int | None, seconds: float
         args += ["--set", f"{key}={value}"]
     for item in extra:
         args += ["--set", item]
-    return subprocess.run(args, capture_output=True, text=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
+    with open(log, "w") as messages:
+        return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=messages, text=True, env=env)
 
 
 def _read_run(run: Path) -> dict:
@@ -89,7 +94,7 @@ def _read_run(run: Path) -> dict:
 
 
 def bench(recipes: list[str], out: Path, steps: int | None, seconds: float | None, seeds: int, metrics: list,
-          eval_every: int | None, extra: list[str]) -> dict:
+          eval_every: int | None, extra: list[str], jobs: int = 1) -> dict:
     """Train and evaluate every recipe for every seed; write bench.md, bench.csv and bench.png."""
     if (steps is None) == (seconds is None):
         raise GanzooError("bench: give exactly one of --steps and --seconds")
@@ -98,17 +103,25 @@ def bench(recipes: list[str], out: Path, steps: int | None, seconds: float | Non
     out.mkdir(parents=True, exist_ok=True)
     if eval_every is None and steps is not None:
         eval_every = max(1, steps // 4)
-    results: dict[str, list[dict]] = {}
-    for recipe in recipes:
-        stem = Path(recipe).stem
-        results[stem] = []
-        for seed in range(seeds):
+    # Runs go `jobs` at a time; on a CPU each gets its share of the cores unless OMP_NUM_THREADS says.
+    threads = None if jobs == 1 or "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // jobs)
+    todo = [(Path(recipe).stem, recipe, seed) for recipe in recipes for seed in range(seeds)]
+    results: dict[str, list[dict]] = {Path(recipe).stem: [] for recipe in recipes}
+    for first in range(0, len(todo), jobs):
+        started = []
+        for stem, recipe, seed in todo[first:first + jobs]:
             run_dir = out / "runs" / f"{stem}-seed{seed}"
             if run_dir.exists():
                 raise GanzooError(f"{run_dir}: exists; bench into an empty -o directory")
-            done = run_one(recipe, run_dir, seed, steps, seconds, metrics, eval_every, extra)
-            if done.returncode != 0:
-                last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+            log = out / "runs" / f"{stem}-seed{seed}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            started.append((stem, recipe, seed, run_dir, log, start_run(
+                recipe, run_dir, seed, steps, seconds, metrics, eval_every, extra, log, threads)))
+        for stem, recipe, seed, run_dir, log, process in started:
+            if process.wait() != 0:
+                for _, _, _, _, _, other in started:
+                    other.kill()  # no run outlives the bench
+                last = (log.read_text().strip().splitlines() or ["(no output)"])[-1]
                 raise GanzooError(f"bench: {recipe} seed {seed} failed: {last}")
             results[stem].append(_read_run(run_dir))
             summary = results[stem][-1]["summary"]

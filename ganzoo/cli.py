@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--steps", type=int, help="training steps per run")
     budget.add_argument("--seconds", type=float, help="training seconds per run")
     be.add_argument("--seeds", type=int, default=3, help="seeds per recipe (default 3)")
+    be.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")
     be.add_argument("--metrics", default="fid", help="metrics, e.g. fid,kid or '[{name: fid, samples: 2000}]'")
     be.add_argument("--eval-every", type=int, help="steps between evaluations (default: a quarter of --steps)")
     overrides(be)
@@ -316,6 +317,8 @@ def cmd_bench(args) -> int:
         raise GanzooError(f"bench --seeds: expected an integer in [1, 100], got {args.seeds}")
     if args.eval_every is not None and args.eval_every < 1:
         raise GanzooError(f"bench --eval-every: expected an integer >= 1, got {args.eval_every}")
+    if not 1 <= args.jobs <= 64:
+        raise GanzooError(f"bench --jobs: expected an integer in [1, 64], got {args.jobs}")
     from .plugins import load_plugins
     from .recipe import find_recipe
 
@@ -323,7 +326,7 @@ def cmd_bench(args) -> int:
     recipes = [str(find_recipe(r, dirs)) for r in args.recipes]
     out = Path(args.out)
     table = bench(recipes, out, args.steps, args.seconds, args.seeds, parse_metrics(args.metrics), args.eval_every,
-                  args.set)
+                  args.set, args.jobs)
     print((out / "bench.md").read_text(), end="")
     print(f"table: {out / 'bench.md'}, {out / 'bench.csv'}; chart: {out / 'bench.png'} ({table['key']})")
     return 0

@@ -10,7 +10,7 @@ from conftest import RECIPES
 def test_bench_two_recipes_two_seeds(cli, tmp_path, mnist_classifier):
     out = tmp_path / "out"
     code, stdout, err = cli("bench", RECIPES / "vanilla_mnist.yaml", RECIPES / "dcgan_mnist.yaml", "--steps", "200",
-                            "--seeds", "2", "--metrics", "[{name: fid, samples: 1000}]", "--eval-every", "100",
+                            "--seeds", "2", "--jobs", "2", "--metrics", "[{name: fid, samples: 1000}]", "--eval-every", "100",
                             "--set", "train.batch_size=32", "-o", out)
     assert code == 0, err
     rows = list(csv.DictReader(open(out / "bench.csv")))
