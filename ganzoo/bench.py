@@ -105,21 +105,21 @@ def bench(recipes: list[str], out: Path, steps: int | None, seconds: float | Non
         eval_every = max(1, steps // 4)
     # Runs go `jobs` at a time; on a CPU each gets its share of the cores unless OMP_NUM_THREADS says.
     threads = None if jobs == 1 or "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // jobs)
-    todo = [(Path(recipe).stem, recipe, seed) for recipe in recipes for seed in range(seeds)]
+    runs = out / "runs"
+    todo = [(Path(recipe).stem, recipe, seed, runs / f"{Path(recipe).stem}-seed{seed}",
+             runs / f"{Path(recipe).stem}-seed{seed}.log") for recipe in recipes for seed in range(seeds)]
+    for *_, run_dir, _ in todo:  # refused before any run starts, so none is left running behind the error
+        if run_dir.exists():
+            raise GanzooError(f"{run_dir}: exists; bench into an empty -o directory")
+    runs.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict]] = {Path(recipe).stem: [] for recipe in recipes}
     for first in range(0, len(todo), jobs):
-        started = []
-        for stem, recipe, seed in todo[first:first + jobs]:
-            run_dir = out / "runs" / f"{stem}-seed{seed}"
-            if run_dir.exists():
-                raise GanzooError(f"{run_dir}: exists; bench into an empty -o directory")
-            log = out / "runs" / f"{stem}-seed{seed}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            started.append((stem, recipe, seed, run_dir, log, start_run(
-                recipe, run_dir, seed, steps, seconds, metrics, eval_every, extra, log, threads)))
-        for stem, recipe, seed, run_dir, log, process in started:
+        batch = todo[first:first + jobs]
+        processes = [start_run(recipe, run_dir, seed, steps, seconds, metrics, eval_every, extra, log, threads)
+                     for _, recipe, seed, run_dir, log in batch]
+        for (stem, recipe, seed, run_dir, log), process in zip(batch, processes):
             if process.wait() != 0:
-                for _, _, _, _, _, other in started:
+                for other in processes:
                     other.kill()  # no run outlives the bench
                 last = (log.read_text().strip().splitlines() or ["(no output)"])[-1]
                 raise GanzooError(f"bench: {recipe} seed {seed} failed: {last}")
