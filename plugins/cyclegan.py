@@ -15,6 +15,7 @@ metrics     cycle_l1, label_preservation, transform_error, translation_fid
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -369,7 +370,10 @@ class FolderDataset(Dataset):
         for path in files_a + files_b:  # fail before training, naming the file, not at step 10,000
             self._check(path)
         self.pairs = _FolderPairs(files_a, files_b, channels, load_size, crop_size, flip)
-        self.batch_size, self.device, self.seed, self.workers = batch_size, device, seed, workers
+        # No more workers than CPUs this process may use (torch warns otherwise); results do not
+        # depend on the count, since _PairSampler draws every index and seed in the main process.
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        self.batch_size, self.device, self.seed, self.workers = batch_size, device, seed, min(workers, cpus)
         self.epoch, self.batches_done, self._iterator = 0, 0, None
         if len(self.pairs) < batch_size:
             raise GanzooError(f"train.batch_size: {batch_size} is larger than the {len(self.pairs)} images")
