@@ -74,8 +74,8 @@ def test_folder_dataset_batches(tmp_path):
         assert batch["A"].shape == batch["B"].shape == (2, 3, 32, 32)
         assert batch["A"].min() >= -1 and batch["A"].max() <= 1
     grey = folder(tmp_path / "d", channels=1, workers=0).next_batch()
-    assert folder(tmp_path / "d", workers=1024).workers <= (os.cpu_count() or 1)  # capped: torch warns past it
     assert grey["A"].shape == (2, 1, 32, 32)
+    assert folder(tmp_path / "d", workers=1024).workers <= (os.cpu_count() or 1)  # capped: torch warns past it
     # Resuming mid-epoch gives the same next batch.
     a, b = folder(tmp_path / "d", workers=0), folder(tmp_path / "d", workers=0)
     a.next_batch()
