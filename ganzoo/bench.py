@@ -106,8 +106,11 @@ def bench(recipes: list[str], out: Path, steps: int | None, seconds: float | Non
     # Runs go `jobs` at a time; on a CPU each gets its share of the cores unless OMP_NUM_THREADS says.
     threads = None if jobs == 1 or "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // jobs)
     runs = out / "runs"
-    todo = [(Path(recipe).stem, recipe, seed, runs / f"{Path(recipe).stem}-seed{seed}",
-             runs / f"{Path(recipe).stem}-seed{seed}.log") for recipe in recipes for seed in range(seeds)]
+    todo = []  # (stem, recipe, seed, run_dir, log), made once: checked here, then run
+    for recipe in recipes:
+        stem = Path(recipe).stem
+        todo += [(stem, recipe, seed, runs / f"{stem}-seed{seed}", runs / f"{stem}-seed{seed}.log")
+                 for seed in range(seeds)]
     for *_, run_dir, _ in todo:  # refused before any run starts, so none is left running behind the error
         if run_dir.exists():
             raise GanzooError(f"{run_dir}: exists; bench into an empty -o directory")
