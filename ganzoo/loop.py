@@ -331,7 +331,10 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
             logger.start(run)
         plugins.call("ganzoo_train_start", run=run)
         ranks = f" x {world.size} ranks" if world.distributed else ""
-        _print(f"run {run.dir} on {device}{ranks}: {recipe.stem}, step {run.step} -> {run.total_steps}")
+        # a resumed run's recipe is its own recipe.yaml, so its file name says nothing
+        where = f"{run.dir} on {device}{ranks}"
+        what = f"resume {where}:" if resume is not None else f"run {where}: {recipe.stem},"
+        _print(f"{what} step {run.step} -> {run.total_steps}")
 
     bar = _progress_bar(run, progress) if world.main else None
     start_step, start_time, start_elapsed = run.step, time.perf_counter(), run.elapsed

@@ -54,6 +54,7 @@ def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(tmp_path, d
 
     resumed = run_subprocess("resume", stopped, env=env)
     assert resumed.returncode == 0, resumed.stderr
+    assert f"ganzoo: resume {stopped} on " in resumed.stderr and f": step {step} -> 1500" in resumed.stderr
     a, b = _final_params(straight), _final_params(stopped)
     assert a["step"] == b["step"] == 1500
     last = json.loads((stopped / "metrics.jsonl").read_text().splitlines()[-1])
