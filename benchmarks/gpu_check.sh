@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on a CUDA machine (e.g. the lent H200): the CUDA tests, Stacked MNIST over three seeds
-# with the paper's networks (issue 4's last target), the whole-step CUDA-graph ceiling, benchmarks
+# with the paper's networks and R1 (issue 4's last target), the whole-step CUDA-graph ceiling, benchmarks
 # a-c with mixed precision off and on, then the compile option, and one summary. Stages run in that
 # order of priority under one time budget (BUDGET seconds, default 500): a stage is cut to the time
 # left, and skipped when under 20 s is left, so the call ends in time and keeps what it measured.
@@ -56,13 +56,13 @@ stage() {  # stage NAME SECONDS COMMAND...: run COMMAND under the budget, its ou
 BENCH=("$PY" benchmarks/run_all.py --only a,b,c --vanilla-steps "$VANILLA_STEPS" --dcgan-steps "$DCGAN_STEPS"
        --set device="$DEVICE")
 stage cuda_tests 150 "$PY" -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider
-# PacDCGAN2 with PacGAN's own networks (5x5 kernels, D 64-128-256-512, G 512-256-128-64), seeds 0-2
-# side by side on the one GPU (`ganzoo bench --jobs 3`); runs stay in /tmp (checkpoints are large)
+# pacdcgan2_r1_stacked_mnist (PacGAN's own networks, 5x5 kernels, D 64-128-256-512, G 512-256-128-64,
+# R1 on D), seeds 0-2 side by side on the one GPU (`ganzoo bench --jobs 3`), scored every 2,000 steps
+# as the recipe does; runs stay in /tmp (checkpoints are large)
 rm -rf /tmp/stacked
-stage stacked "${STACKED_LIMIT:-300}" "$PY" -m ganzoo bench pacdcgan2_stacked_mnist --steps "$STACKED_STEPS" \
-    --seeds 3 --jobs 3 --eval-every 5000 --metrics "[{name: stacked_mnist_modes, samples: 26000}]" \
-    --set device="$DEVICE" --set networks.G.depth=4 --set networks.G.kernel=5 \
-    --set networks.D.depth=4 --set networks.D.kernel=5 -o /tmp/stacked
+stage stacked "${STACKED_LIMIT:-300}" "$PY" -m ganzoo bench pacdcgan2_r1_stacked_mnist --steps "$STACKED_STEPS" \
+    --seeds 3 --jobs 3 --eval-every 2000 --metrics "[{name: stacked_mnist_modes, samples: 26000}]" \
+    --set device="$DEVICE" -o /tmp/stacked
 if [ -d /tmp/stacked/runs ]; then  # modes / KL at every evaluation, seed by seed, even from a cut stage
   "$PY" - <<'PY' | tee "$LOG/stacked_evals.txt"
 import glob, json

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -80,6 +81,29 @@ def start_run(recipe: str, out: Path, seed: int, steps: int | None, seconds: flo
         return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=messages, text=True, env=env)
 
 
+def _raise_on_sigterm():
+    """Turn SIGTERM into an error, so the runs in flight are stopped on the way out; the old handler."""
+    def handler(signum, frame):
+        raise GanzooError("bench: stopped by SIGTERM; the runs in progress were stopped too")
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        return None
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM the runs still going (each ends after its step), then kill any still there after 30 s."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
+        process.terminate()
+    for process in running:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _read_run(run: Path) -> dict:
     summary = json.loads((run / "summary.json").read_text())
     scores = json.loads((run / "scores.json").read_text()) if (run / "scores.json").exists() else {}
@@ -116,20 +140,25 @@ def bench(recipes: list[str], out: Path, steps: int | None, seconds: float | Non
             raise GanzooError(f"{run_dir}: exists; bench into an empty -o directory")
     runs.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict]] = {Path(recipe).stem: [] for recipe in recipes}
-    for first in range(0, len(todo), jobs):
-        batch = todo[first:first + jobs]
-        processes = [start_run(recipe, run_dir, seed, steps, seconds, metrics, eval_every, extra, log, threads)
-                     for _, recipe, seed, run_dir, log in batch]
-        for (stem, recipe, seed, run_dir, log), process in zip(batch, processes):
-            if process.wait() != 0:
-                for other in processes:
-                    other.kill()  # no run outlives the bench
-                last = (log.read_text().strip().splitlines() or ["(no output)"])[-1]
-                raise GanzooError(f"bench: {recipe} seed {seed} failed: {last}")
-            results[stem].append(_read_run(run_dir))
-            summary = results[stem][-1]["summary"]
-            print(f"ganzoo bench: {stem} seed {seed}: {summary['steps']} steps in {summary['train_seconds']:.1f} s",
-                  file=sys.stderr, flush=True)
+    processes: list[subprocess.Popen] = []
+    previous = _raise_on_sigterm()
+    try:
+        for first in range(0, len(todo), jobs):
+            batch = todo[first:first + jobs]
+            processes = [start_run(recipe, run_dir, seed, steps, seconds, metrics, eval_every, extra, log, threads)
+                         for _, recipe, seed, run_dir, log in batch]
+            for (stem, recipe, seed, run_dir, log), process in zip(batch, processes):
+                if process.wait() != 0:
+                    last = (log.read_text().strip().splitlines() or ["(no output)"])[-1]
+                    raise GanzooError(f"bench: {recipe} seed {seed} failed: {last}")
+                results[stem].append(_read_run(run_dir))
+                summary = results[stem][-1]["summary"]
+                print(f"ganzoo bench: {stem} seed {seed}: {summary['steps']} steps in "
+                      f"{summary['train_seconds']:.1f} s", file=sys.stderr, flush=True)
+    finally:  # no run outlives the bench: not after a failed run, Ctrl-C or SIGTERM (e.g. `timeout`)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        _stop(processes)
     table = _table(results, *_main_score(metrics))
     _write_table(table, out)
     _chart(results, table["key"], out / "bench.png")

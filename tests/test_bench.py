@@ -1,6 +1,10 @@
 """`ganzoo bench`: two recipes, two seeds, 200 steps: the table, CSV and chart hold what they claim."""
 import csv
 import json
+import signal
+import subprocess
+import sys
+import time
 
 from PIL import Image
 
@@ -32,3 +36,23 @@ def test_bench_two_recipes_two_seeds(cli, tmp_path, mnist_classifier):
     chart = Image.open(out / "bench.png")
     assert chart.size[0] > 400 and len(chart.convert("RGB").getcolors(maxcolors=1 << 20)) > 50  # a drawn figure, not blank
     assert "fid" in stdout
+
+
+def test_sigterm_stops_the_bench_and_its_runs(tmp_path, mnist_classifier):
+    # `timeout` (as benchmarks/gpu_check.sh uses) sends SIGTERM to the bench alone: its runs must stop too.
+    out = tmp_path / "out"
+    bench = subprocess.Popen([sys.executable, "-m", "ganzoo", "bench", str(RECIPES / "vanilla_mnist.yaml"),
+                              "--steps", "1000000", "--seeds", "2", "--jobs", "2", "--eval-every", "1000000",
+                              "--metrics", "[{name: fid, samples: 500}]", "-o", str(out)],
+                             stderr=subprocess.PIPE, text=True)
+    runs = [out / "runs" / f"vanilla_mnist-seed{s}" for s in (0, 1)]
+    deadline = time.monotonic() + 120
+    while not all((r / "metrics.jsonl").exists() for r in runs):  # both runs are training
+        assert bench.poll() is None and time.monotonic() < deadline, "the runs did not start"
+        time.sleep(0.5)
+    bench.send_signal(signal.SIGTERM)
+    _, err = bench.communicate(timeout=120)
+    assert bench.returncode == 2 and "stopped by SIGTERM" in err.strip().splitlines()[-1], err
+    for run in runs:  # each run took the SIGTERM itself: it stopped after a step, with a checkpoint
+        assert "stopped by SIGTERM" in (run.parent / f"{run.name}.log").read_text()
+        assert list((run / "checkpoints").glob("step-*.pt"))
