@@ -15,7 +15,7 @@ import torch
 
 from ganzoo import metrics as M
 from ganzoo.data import MNIST, load_idx_images
-from ganzoo.features import load_classifier
+from ganzoo_plugins.classifiers import load_classifier
 from ganzoo_plugins.datasets import StackedMNIST
 from ganzoo_plugins.vanilla import MLPGenerator
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on a CUDA machine (e.g. the lent H200): the CUDA tests, Stacked MNIST over three seeds
-# with the paper's networks and R1 (issue 4's last target), the whole-step CUDA-graph ceiling, benchmarks
+# with the paper's networks and R1 (the Stacked MNIST target), the whole-step CUDA-graph ceiling, benchmarks
 # a-c with mixed precision off and on, then the compile option, and one summary. Stages run in that
 # order of priority under one time budget (BUDGET seconds, default 500): a stage is cut to the time
 # left, and skipped when under 20 s is left, so the call ends in time and keeps what it measured.

@@ -1,6 +1,6 @@
 """The seed document's vanilla GAN training loop (section 4), kept as a performance baseline.
 
-A verbatim copy of the reference `seed_loop.py` handed to the team (shared/reference/).
+A verbatim copy of the seed tutorial's reference `seed_loop.py`.
 
 Unchanged from the seed except: the data root is an argument (torchvision MNIST layout,
 <root>/MNIST/raw/*-ubyte, uncompressed, writable), download is off, the run stops after

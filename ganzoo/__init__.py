@@ -1,19 +1,52 @@
 """ganzoo: a pluggable zoo of GAN variants with one training loop.
 
-The extension surface is `ganzoo.hookspecs` (the hooks) plus the types exported here.
+Everything a plugin needs is importable from here: the hooks are in ``ganzoo.hookspecs``, the
+interface of every kind of component in ``ganzoo.contract``, and the helpers below (datasets
+held on the device, image files, the metric maths, atomic writes). The built-in plugins
+import nothing else from ganzoo. Names marked "lazy" import their module on first use, so
+that ``import ganzoo`` stays quick.
 """
+from .contract import (KINDS, Augmentation, BuildContext, Command, Component, DataInfo, Dataset, FeatureNet, Logger,
+                       Loss, Metric, Objective, Phase, Regularizer, StepContext)
 from .errors import GanzooError
 from .hookspecs import hookimpl
-from .objective import GANObjective, GANOptions, Objective, Phase, Regularizer
+from .objective import GANObjective, GANOptions
 from .options import NoOptions, option
-from .registry import BuildContext, Component
 
 __version__ = "0.1.0"
 
 from .api import load, sample, train  # noqa: E402 - the notebook API: ganzoo.train / load / sample
 
+#: name -> module, imported on first use (PEP 562)
+_LAZY = {
+    # datasets held on the device, read from IDX files
+    "DeviceDataset": "data", "IdxSource": "data", "MNIST": "data", "FASHION_MNIST": "data",
+    "load_idx_images": "data", "user_cache_dir": "data",
+    # image files and grids
+    "list_images": "images", "load_image": "images", "save_grid": "images", "IMAGE_SUFFIXES": "images",
+    # evaluation: the context metrics get, and the maths on features
+    "EvalContext": "evaluation", "fid": "metrics", "kid": "metrics", "inception_score": "metrics",
+    "precision_recall": "metrics", "frechet_distance": "metrics", "feature_statistics": "metrics",
+    "kl_to_uniform": "metrics", "stacked_mnist_modes": "metrics", "modes_2d": "metrics",
+    # feature networks' files: the cache folder, weights hashes, atomic writes
+    "cache_dir": "features", "weights_hash": "features", "save_atomic": "checkpoint",
+    # the run the notification hooks receive, and recipe values flattened to "a.b" keys
+    "Run": "loop", "flatten": "options", "to_plain": "options",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ganzoo' has no attribute {name!r}")
+
+
 __all__ = [
-    "BuildContext", "Component", "GANObjective", "GANOptions", "GanzooError", "NoOptions", "Objective", "Phase",
-    "Regularizer", "load", "sample", "train",
-    "hookimpl", "option", "__version__",
+    "KINDS", "Augmentation", "BuildContext", "Command", "Component", "DataInfo", "Dataset", "FeatureNet",
+    "GANObjective", "GANOptions", "GanzooError", "Logger", "Loss", "Metric", "NoOptions", "Objective", "Phase",
+    "Regularizer", "StepContext", "hookimpl", "load", "option", "sample", "train", "__version__", *_LAZY,
 ]

@@ -15,7 +15,10 @@ class _Parser(argparse.ArgumentParser):
         raise GanzooError(message if self.prog == "ganzoo" else f"{self.prog}: {message}")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(plugins=None) -> argparse.ArgumentParser:
+    """The built-in commands, and those the plugins add (hook ganzoo_add_commands)."""
+    from .contract import KINDS
+
     p = _Parser(prog="ganzoo", description="A pluggable zoo of GAN variants.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
@@ -42,8 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
 
     lst = sub.add_parser("list", help="list components, with the plugin and package providing each")
-    lst.add_argument("kind", nargs="?", help="generator, discriminator, objective, dataset or optimizer")
+    lst.add_argument("kind", nargs="?", help="a kind of component: " + ", ".join(KINDS))
     lst.add_argument("--pattern", default="*", help="glob on component names, e.g. 'mlp*'")
+    lst.add_argument("--plugin", help="only the components of this plugin")
+    lst.add_argument("--package", help="only the components of this package (distribution)")
     lst.add_argument("-v", "--verbose", action="store_true", help="also list each component's options")
 
     sub.add_parser("plugins", help="list plugins with their versions and load failures")
@@ -53,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     show = recipe_sub.add_parser("show", help="print the fully resolved recipe")
     show.add_argument("recipe")
     overrides(show)
+    recipe_sub.add_parser("list", help="the recipes the plugins provide: name, package, description")
 
     sample = sub.add_parser("sample", help="write a grid of samples from a run's checkpoint")
     sample.add_argument("run_dir", metavar="RUN_DIR")
@@ -82,14 +88,6 @@ def _parser() -> argparse.ArgumentParser:
     overrides(be)
     be.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (bench.md, bench.csv, bench.png)")
 
-    tr = sub.add_parser("translate", help="translate a folder of images with a CycleGAN run")
-    tr.add_argument("run_dir", metavar="RUN_DIR")
-    tr.add_argument("--direction", required=True, choices=["AB", "BA"], help="AB: G_AB (A to B), BA: G_BA")
-    tr.add_argument("--input", required=True, metavar="DIR", help="folder of image files")
-    tr.add_argument("--output", required=True, metavar="DIR", help="folder for the translations (same names, .png)")
-    tr.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint (default: the newest)")
-    tr.add_argument("--device", default="auto")
-
     rep = sub.add_parser("report", help="(re)write a run's report.html")
     rep.add_argument("run_dir", metavar="RUN_DIR")
 
@@ -101,26 +99,29 @@ def _parser() -> argparse.ArgumentParser:
     docs.add_argument("--output", metavar="MD", help="write it here (default: print it)")
     docs.add_argument("--check", metavar="MD", help="exit 2 if this checked-in copy is stale")
 
-    clf = sub.add_parser("train-classifier", help="train the MNIST / Fashion-MNIST classifier used by metrics")
-    clf.add_argument("--data", required=True, choices=["mnist", "fashion_mnist"])
-    clf.add_argument("--root", help="data root (default: $GANZOO_DATA, then the user cache directory)")
-    clf.add_argument("--epochs", type=int, default=4)
-    clf.add_argument("--seed", type=int, default=0)
+    for name, (command, plugin) in sorted((plugins.commands if plugins else {}).items()):
+        command.add_arguments(sub.add_parser(name, help=f"{command.help} [plugin {plugin}]"))
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
-        args = _parser().parse_args(argv)
-        args.argv = argv
-        if args.version:
+        if argv[:1] == ["--version"]:
             from . import __version__
             print(__version__)
             return 0
+        from .plugins import load_plugins
+
+        plugins = load_plugins()
+        parser = _parser(plugins)
+        args = parser.parse_args(argv)
+        args.argv, args.plugins = argv, plugins
         if args.command is None or (args.command == "recipe" and args.recipe_command is None):
-            _parser().print_help()
+            parser.print_help()
             return 2
+        if args.command in plugins.commands:
+            return plugins.commands[args.command][0].run(args) or 0
         return COMMANDS[args.command](args) or 0
     except GanzooError as exc:
         print(f"ganzoo: error: {exc}", file=sys.stderr)
@@ -146,10 +147,9 @@ def _launch_torchrun(nproc: int, argv: list[str]) -> int:
 def cmd_run(args) -> int:
     from . import distributed
     from .loop import train
-    from .plugins import load_plugins
     from .recipe import load_recipe
 
-    plugins = load_plugins()
+    plugins = args.plugins
     recipe = load_recipe(args.recipe, args.set, plugins)
     stamp = os.environ.get("GANZOO_RUN_STAMP") or time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"{recipe.stem}-{stamp}"
@@ -190,13 +190,12 @@ def recipe_changes(old: dict, new: dict) -> list[str]:
 def cmd_resume(args) -> int:
     from . import checkpoint as ckpt
     from .loop import train
-    from .plugins import load_plugins
     from .recipe import apply_overrides, resolve
 
     run_dir = Path(args.run_dir)
     path = Path(args.checkpoint) if args.checkpoint else ckpt.newest(run_dir)
     state = ckpt.load(path)
-    plugins = load_plugins()
+    plugins = args.plugins
     old = state["recipe"]
     recipe = resolve(apply_overrides(old, args.set), plugins.registry, str(run_dir / "recipe.yaml"))
     allowed = [a.strip() for a in args.allow_changes.split(",") if a.strip()]
@@ -219,18 +218,25 @@ def cmd_resume(args) -> int:
 
 
 def cmd_list(args) -> int:
+    from .contract import KINDS
+    from .errors import did_you_mean
     from .options import describe_schema
-    from .plugins import load_plugins
-    from .registry import KINDS
 
-    plugins = load_plugins()
+    plugins = args.plugins
     if args.kind and args.kind not in KINDS:
-        from .errors import did_you_mean
         raise GanzooError(f"list: unknown kind {args.kind!r}; kinds: {', '.join(KINDS)}{did_you_mean(args.kind, KINDS)}")
-    entries = plugins.registry.list(args.kind, args.pattern)
+    for flag, value, known in (("--plugin", args.plugin, [i.name for i in plugins.infos]),
+                               ("--package", args.package, sorted({i.package for i in plugins.infos}))):
+        if value is not None and value not in known:
+            raise GanzooError(f"list {flag}: no plugin {'named' if flag == '--plugin' else 'from package'} {value!r}; "
+                              f"known: {', '.join(known)}{did_you_mean(value, known)}")
+    entries = [e for e in plugins.registry.list(args.kind, args.pattern)
+               if args.plugin in (None, e.plugin) and args.package in (None, e.package)]
     rows = [(e.component.kind, e.component.name, e.plugin, f"{e.package} {e.version}", e.component.help)
             for e in entries]
     _table(("KIND", "NAME", "PLUGIN", "PACKAGE", "DESCRIPTION"), rows)
+    if not args.kind:
+        print(f"\nkinds: {', '.join(KINDS)}")
     if args.verbose:
         for e in entries:
             print(f"\n{e.component.kind} {e.component.name}:")
@@ -240,19 +246,20 @@ def cmd_list(args) -> int:
 
 
 def cmd_plugins(args) -> int:
-    from .plugins import load_plugins
-
-    plugins = load_plugins()
+    plugins = args.plugins
     rows = [(i.name, i.package, i.version, "failed: " + i.error if i.error else "loaded") for i in plugins.infos]
     _table(("PLUGIN", "PACKAGE", "VERSION", "STATUS"), rows)
     return 0
 
 
 def cmd_recipe(args) -> int:
-    from .plugins import load_plugins
-    from .recipe import load_recipe
+    from .recipe import list_recipes, load_recipe
 
-    recipe = load_recipe(args.recipe, args.set, load_plugins())
+    if args.recipe_command == "list":
+        rows = [(r.name, f"{r.package} {r.version}", r.status, r.description) for r in list_recipes(args.plugins)]
+        _table(("RECIPE", "PACKAGE", "STATUS", "DESCRIPTION"), rows)
+        return 0
+    recipe = load_recipe(args.recipe, args.set, args.plugins)
     print(f"# resolved from {recipe.source}")
     print(recipe.to_yaml(), end="")
     return 0
@@ -274,7 +281,7 @@ def cmd_sample(args) -> int:
     images = loaded.objective.sample(loaded.nets, inputs)
     step = loaded.state["step"]
     output = Path(args.output) if args.output else Path(args.run_dir) / "samples" / f"sample-{step:08d}.png"
-    save_samples(images, output, loaded.info)
+    save_samples(images, output, loaded.info, loaded.plugins)
     print(output)
     return 0
 
@@ -319,44 +326,15 @@ def cmd_bench(args) -> int:
         raise GanzooError(f"bench --eval-every: expected an integer >= 1, got {args.eval_every}")
     if not 1 <= args.jobs <= 64:
         raise GanzooError(f"bench --jobs: expected an integer in [1, 64], got {args.jobs}")
-    from .plugins import load_plugins
     from .recipe import find_recipe
 
-    dirs = load_plugins().recipe_dirs()
+    dirs = args.plugins.recipe_dirs()
     recipes = [str(find_recipe(r, dirs)) for r in args.recipes]
     out = Path(args.out)
     table = bench(recipes, out, args.steps, args.seconds, args.seeds, parse_metrics(args.metrics), args.eval_every,
                   args.set, args.jobs)
     print((out / "bench.md").read_text(), end="")
     print(f"table: {out / 'bench.md'}, {out / 'bench.csv'}; chart: {out / 'bench.png'} ({table['key']})")
-    return 0
-
-
-def cmd_translate(args) -> int:
-    import torch
-    from torchvision.transforms import functional as TF
-
-    from .api import load_checkpoint
-    from .images import list_images, load_image
-
-    files = list_images(Path(args.input))
-    loaded = load_checkpoint(args.run_dir, args.checkpoint, args.device)
-    role = f"G_{args.direction}"
-    if role not in loaded.nets:
-        raise GanzooError(f"{args.run_dir}: not an image-to-image run (its networks are {', '.join(loaded.nets)})")
-    G, device = loaded.nets[role].eval(), loaded.device
-    out_dir = Path(args.output)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    channels = loaded.info.image_shape[0]
-    for file in files:
-        image = load_image(file, channels)
-        w, h = image.size
-        size = (max(4, round(w / 4) * 4), max(4, round(h / 4) * 4))  # the generator needs multiples of 4
-        x = TF.to_tensor(image.resize(size, resample=3) if size != (w, h) else image).unsqueeze(0) * 2 - 1
-        with torch.no_grad():
-            y = G(x.to(device)).cpu()[0]
-        TF.to_pil_image((y.clamp(-1, 1) + 1) / 2).resize((w, h), resample=3).save(out_dir / f"{file.stem}.png")
-    print(f"translated {len(files)} images {args.direction[0]} -> {args.direction[1]} into {out_dir}")
     return 0
 
 
@@ -397,21 +375,10 @@ def cmd_docs(args) -> int:
     return 0
 
 
-def cmd_train_classifier(args) -> int:
-    from .features import classifier_path, train_classifier
-
-    if not 1 <= args.epochs <= 100:
-        raise GanzooError(f"train-classifier --epochs: expected an integer in [1, 100], got {args.epochs}")
-    record = train_classifier(args.data, root=args.root, epochs=args.epochs, seed=args.seed)
-    print(f"{args.data} classifier: test accuracy {record['test_accuracy']:.2%}, trained in {record['seconds']:.0f} s, "
-          f"sha256 {record['sha256'][:16]}..., saved to {classifier_path(args.data)}")
-    return 0
-
-
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "plugins": cmd_plugins,
-            "recipe": cmd_recipe, "sample": cmd_sample, "eval": cmd_eval, "train-classifier": cmd_train_classifier,
-            "translate": cmd_translate, "bench": cmd_bench, "report": cmd_report, "new-plugin": cmd_new_plugin,
-            "docs": cmd_docs}
+            "recipe": cmd_recipe, "sample": cmd_sample, "eval": cmd_eval, "bench": cmd_bench, "report": cmd_report,
+            "new-plugin": cmd_new_plugin, "docs": cmd_docs}
+BUILTIN_COMMANDS = tuple(COMMANDS)
 
 
 def _table(header, rows) -> None:

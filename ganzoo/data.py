@@ -17,21 +17,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .contract import DataInfo, Dataset
 from .errors import GanzooError
 
 DATA_ENV = "GANZOO_DATA"
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    """What networks need to know about the data."""
-
-    image_shape: tuple[int, ...]  # (C, H, W), or (D,) for points
-    num_classes: int | None
-    size: int                     # examples in the split
-    features: str | None = None   # default feature network for metrics (e.g. "mnist_lenet")
-    centers: tuple | None = None  # mode centres of a toy mixture, for plots and mode counts
-    center_std: float | None = None
 
 
 def info_to_dict(info: DataInfo) -> dict:
@@ -42,35 +31,17 @@ def info_to_dict(info: DataInfo) -> dict:
 
 def info_from_dict(d: dict) -> DataInfo:
     def tuples(x):
+        if isinstance(x, dict):
+            return {k: tuples(v) for k, v in x.items()}
         return tuple(tuples(v) for v in x) if isinstance(x, list) else x
-    return DataInfo(**{k: tuples(v) for k, v in d.items()})
-
-
-class Dataset:
-    """Base class of dataset components: a stream of batches with resumable state."""
-
-    info: DataInfo
-
-    def next_batch(self) -> dict[str, Tensor]:
-        """The next batch, e.g. {"image": float (B, C, H, W) in [-1, 1], "label": long (B,)}."""
-        raise NotImplementedError
-
-    def batches_per_epoch(self) -> int:
-        raise NotImplementedError
-
-    def shard(self, world) -> None:
-        """Under data parallelism: keep only this rank's part of each global batch. A dataset
-        that does not override this gives every rank the whole batch (correct, but redundant)."""
-
-    def examples(self, n: int, generator: torch.Generator) -> Tensor:
-        """Up to n examples, as the model sees them, chosen by `generator` (for metrics)."""
-        raise NotImplementedError
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
+    d = dict(d)
+    extras = dict(d.pop("extras", None) or {})
+    for old in ("centers", "center_std"):  # checkpoints written before DataInfo.extras
+        if old in d:
+            value = d.pop(old)
+            if value is not None:
+                extras[old] = value
+    return DataInfo(**{k: tuples(v) for k, v in d.items()}, extras=tuples(extras))
 
 
 class DeviceDataset(Dataset):
@@ -83,7 +54,8 @@ class DeviceDataset(Dataset):
     """
 
     def __init__(self, data: Tensor, labels: Tensor | None, batch_size: int, device: torch.device,
-                 seed: int, num_classes: int | None = None, features: str | None = None, **info):
+                 seed: int, num_classes: int | None = None, features: str | None = None,
+                 extras: dict | None = None):
         n = data.shape[0]
         if batch_size > n:
             raise GanzooError(f"train.batch_size: {batch_size} is larger than the dataset ({n} examples)")
@@ -96,7 +68,7 @@ class DeviceDataset(Dataset):
         self.perm = torch.empty(0, dtype=torch.long, device=device)
         self.cursor = 0
         self.local = slice(None)  # this rank's part of each global batch
-        self.info = DataInfo(tuple(self.sample_shape()), num_classes, n, features, **info)
+        self.info = DataInfo(tuple(self.sample_shape()), num_classes, n, features, extras or {})
 
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.data.shape[1:])

@@ -12,40 +12,18 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
+from .contract import Metric  # noqa: F401 - its older import path
 from .errors import GanzooError
 from .registry import BuildContext
 
 
-class Metric:
-    """Base class of metric components.
-
-    goals:  {score key: "min" or "max"}: which way is better, for picking the best checkpoint.
-    __call__(ev) -> {score key: value} on the run's samples.
-    floor(ev)    -> {score key + "_floor": value} for real data against real data (train vs
-                    test) where that means something, else {}.
-    fingerprint(ev) -> what the score depends on: feature network and weights hash, layer,
-                    sample counts, reference split. Stored next to every score.
-    """
-
-    goals: Mapping[str, str] = {}
-
-    def samples_needed(self) -> int:
-        """How many generated samples the metric will ask for (they are made before scoring,
-        shared out across ranks under torchrun). Reads `self.o.samples` when there is one."""
-        return int(getattr(getattr(self, "o", None), "samples", 0) or 0)
-
-    def __call__(self, ev: "EvalContext") -> dict[str, float]:
-        raise NotImplementedError
-
-    def floor(self, ev: "EvalContext") -> dict[str, float]:
-        return {}
-
-    def fingerprint(self, ev: "EvalContext") -> dict:
-        return {}
-
-
 class EvalContext:
-    """Shared, cached inputs of the metrics of one evaluation: samples, real data, features."""
+    """Shared, cached inputs of the metrics of one evaluation: samples, real data, features.
+
+    recipe, registry, objective, nets (the sampling networks), data_info, device, seed, world;
+    fake(n), real(split, n), feature_net(name), features(name, source, n): cached per evaluation;
+    cache: a dict metrics may share further results through (e.g. translations of test images).
+    """
 
     def __init__(self, recipe, registry, objective, nets, data_info, device, seed: int, world=None):
         from .distributed import SINGLE
@@ -54,7 +32,7 @@ class EvalContext:
         self.data_info, self.device, self.seed = data_info, device, seed
         self.world = world or SINGLE
         self._fake: Tensor | None = None
-        self._cache: dict = {}
+        self.cache: dict = {}
 
     # --- samples ----------------------------------------------------------------------------
     def fake(self, n: int) -> Tensor:
@@ -79,14 +57,14 @@ class EvalContext:
     def real(self, split: str, n: int) -> Tensor:
         """Up to n real examples of a split, in [-1, 1], the same for a given seed."""
         key = ("real", split, n)
-        if key not in self._cache:
+        if key not in self.cache:
             choice = self.recipe.data
             if not any(f.name == "split" for f in dataclasses.fields(choice.options)):
                 raise GanzooError(f"eval: dataset {choice.name!r} has no `split` option, so no {split} reference")
             options = dataclasses.replace(choice.options, split=split)
             data = choice.component.build(options, BuildContext(device=self.device, recipe=self.recipe))
-            self._cache[key] = data.examples(n, torch.Generator().manual_seed(self.seed + 1))
-        return self._cache[key]
+            self.cache[key] = data.examples(n, torch.Generator().manual_seed(self.seed + 1))
+        return self.cache[key]
 
     # --- features ---------------------------------------------------------------------------
     def feature_net(self, name: str | None):
@@ -95,20 +73,20 @@ class EvalContext:
             raise GanzooError(f"eval: dataset {self.recipe.data.name!r} has no default feature network; "
                               "set the metric's `features` option")
         key = ("net", name)
-        if key not in self._cache:
+        if key not in self.cache:
             component = self.registry.get("features", name, "features")
             options = component.options()
-            self._cache[key] = component.build(options, BuildContext(device=self.device, recipe=self.recipe))
-        return self._cache[key]
+            self.cache[key] = component.build(options, BuildContext(device=self.device, recipe=self.recipe))
+        return self.cache[key]
 
     def features(self, net_name: str | None, source: str, n: int) -> Tensor:
         """Features of n samples: source "fake", or a real split ("train", "test")."""
         net = self.feature_net(net_name)
         key = ("features", net.name, source, n)
-        if key not in self._cache:
+        if key not in self.cache:
             images = self.fake(n) if source == "fake" else self.real(source, n)
-            self._cache[key] = net.features(images).cpu()
-        return self._cache[key]
+            self.cache[key] = net.features(images).cpu()
+        return self.cache[key]
 
 
 class Evaluator:

@@ -22,55 +22,29 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path
     return path
 
 
-def save_scatter(points: torch.Tensor, path: Path, centers=None, std: float | None = None,
-                 size: int = 480) -> Path:
-    """2D samples (blue) over the true modes (red circles of 3 std) as a PNG."""
-    from PIL import Image, ImageDraw
-
-    pts = points.detach().float().cpu()
-    ref = torch.tensor(centers, dtype=torch.float32) if centers is not None else pts
-    lo = torch.minimum(ref.min(0).values, torch.tensor([-1.0, -1.0])) if len(ref) else torch.tensor([-1.0, -1.0])
-    hi = torch.maximum(ref.max(0).values, torch.tensor([1.0, 1.0])) if len(ref) else torch.tensor([1.0, 1.0])
-    margin = (hi - lo) * 0.15 + 0.1
-    lo, hi = lo - margin, hi + margin
-    scale = (size - 1) / (hi - lo)
-
-    def to_pixel(p):
-        return float((p[0] - lo[0]) * scale[0]), float((hi[1] - p[1]) * scale[1])
-
-    image = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(image)
-    for p in pts:
-        x, y = to_pixel(p)
-        draw.ellipse((x - 1, y - 1, x + 1, y + 1), fill=(40, 90, 200))
-    if centers is not None:
-        r = float(3 * (std or 0.0) * scale[0])
-        for c in ref:
-            x, y = to_pixel(c)
-            draw.ellipse((x - max(r, 3), y - max(r, 3), x + max(r, 3), y + max(r, 3)), outline=(220, 30, 30), width=2)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    image.save(tmp, format="png")
-    os.replace(tmp, path)
-    return path
-
-
-def save_samples(samples: torch.Tensor, path: Path, info, nrow: int | None = None) -> Path:
-    """Images as a grid; points (N, 2) as a scatter plot over the data's modes."""
-    if samples.dim() == 2:
-        return save_scatter(samples, path, info.centers if info is not None else None,
-                            info.center_std if info is not None else None)
+def save_samples(samples: torch.Tensor, path: Path, info, plugins=None, nrow: int | None = None) -> Path:
+    """Samples as a PNG: a plugin's writer where one claims them (hook ganzoo_save_samples, e.g.
+    scatter plots of 2D points), else image batches (N, C, H, W) as a grid."""
+    if plugins is None:
+        from .plugins import load_plugins
+        plugins = load_plugins()
+    written = plugins.notify("ganzoo_save_samples", samples=samples, path=Path(path), info=info, nrow=nrow)
+    if written is not None:
+        return Path(written)
+    if samples.dim() != 4:
+        raise GanzooError(f"{path}: no plugin writes samples of shape {tuple(samples.shape)}; the built-in "
+                          "writer takes images (N, C, H, W)")
     return save_grid(samples, path, nrow=nrow)
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
-def list_images(folder: Path) -> list[Path]:
-    """The image files of a folder, sorted; a missing or empty folder is a one-line error."""
+def list_images(folder: Path, expected: str = "") -> list[Path]:
+    """The image files of a folder, sorted; a missing or empty folder is a one-line error
+    (`expected` says what the folder should be, e.g. which layout a dataset reads)."""
     if not folder.is_dir():
-        raise GanzooError(f"{folder}: folder not found (expected trainA/, trainB/, testA/, testB/ under data.root)")
+        raise GanzooError(f"{folder}: folder not found{f' ({expected})' if expected else ''}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise GanzooError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")

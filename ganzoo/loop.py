@@ -1,11 +1,13 @@
 """The one training loop. Every variant trains here; read it top to bottom.
 
     1. device and seeds
-    2. build the components the recipe selects (data, networks, objective, optimisers)
-    3. resume from a checkpoint, if asked
+    2. build the components the recipe selects (data, networks, objective, optimisers, ...)
+    3. start the run: its state, the recipe's loggers, a checkpoint to resume from
     4. the step loop: phases in order, each with its own optimisers; no host sync
-    5. at the cadences: log (the only host sync), sample grid, checkpoint
-    6. end: final evaluation, files flushed, hooks told
+    5. at the cadences: log (the only host sync), sample grid, evaluate, checkpoint
+    6. end: files flushed, hooks told
+
+Plugins see the run through the notification hooks (ganzoo.hookspecs), with the Run below.
 """
 from __future__ import annotations
 
@@ -27,22 +29,34 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from . import distributed
-from .data import DataInfo, Dataset, info_to_dict
+from .contract import Augmentation, BuildContext, Dataset, Objective, Phase, StepContext, check_built
+from .data import DataInfo, info_to_dict
 from .distributed import SINGLE, World
 from .ema import EMA
 from .errors import GanzooError
 from .evaluation import build_evaluator, is_better
 from .images import save_samples
-from .report import write_report
-from .objective import Objective, Phase
-from .plugins import Plugins
+from .plugins import PluginError, Plugins
 from .recipe import Recipe
-from .registry import BuildContext
+from .report import write_report
 
 
 @dataclass
 class Run:
-    """A training run: what hooks and the Python API see."""
+    """A training run: what the notification hooks and the Python API see.
+
+    dir, recipe, plugins, device, world: where, what, with which plugins, on which device and ranks.
+    data:          the dataset component (batches; ``data.info`` its shape and classes).
+    nets:          {role: network}: the plain networks (checkpoints, EMA, sampling).
+    step_nets:     what the steps call: the same networks, DDP-wrapped or compiled when asked.
+    objective, optimizers, regularizers [(phase name, Regularizer)], augmentation (or None),
+    schedulers {role: LR scheduler}, ema {role: EMA copy}, scaler (a GradScaler, enabled for fp16).
+    evaluator:     the recipe's metrics (or None); can_evaluate: metrics or an evaluate hook.
+    fixed_inputs:  the latents (or inputs) of every sample grid.
+    step, total_steps, elapsed: steps done and to do; training seconds so far, across resumes.
+    last:          the latest logged scalars; scores: the latest evaluation's finite scores;
+    best:          {"key", "value", "step"} of the best evaluation; stopped_by: the signal, if any.
+    """
 
     dir: Path
     recipe: Recipe
@@ -54,19 +68,22 @@ class Run:
     optimizers: dict[str, torch.optim.Optimizer]
     fixed_inputs: dict[str, torch.Tensor]
     total_steps: int
-    regularizers: list = field(default_factory=list)   # (phase name, Regularizer)
-    ddp_nets: dict = field(default_factory=dict)       # what the steps call (DDP-wrapped when distributed)
-    scaler: object = None                              # torch.amp.GradScaler for fp16
+    step_nets: dict[str, nn.Module] = field(default_factory=dict)
+    regularizers: list = field(default_factory=list)
+    augmentation: Augmentation | None = None
+    scaler: torch.amp.GradScaler | None = None
+    precision: object = field(default_factory=contextlib.nullcontext)  # autocast context of the steps
     world: World = SINGLE
-    schedulers: dict = field(default_factory=dict)     # role -> LR scheduler
-    ema: dict = field(default_factory=dict)            # role -> EMA copy
-    evaluator: object = None                           # ganzoo.evaluation.Evaluator, if the recipe has metrics
-    loggers: list = field(default_factory=list)        # ganzoo.loggers.Logger components (rank 0)
-    best: dict = field(default_factory=dict)           # {"key", "value", "step"} of the best evaluation
+    schedulers: dict = field(default_factory=dict)
+    ema: dict = field(default_factory=dict)
+    evaluator: object = None
+    can_evaluate: bool = False
+    best: dict = field(default_factory=dict)
+    scores: dict = field(default_factory=dict)
     step: int = 0
-    elapsed: float = 0.0  # training seconds so far, across resumes
-    stopped_by: str | None = None  # the signal that stopped the run early, if one did
-    last: dict = field(default_factory=dict)  # the latest logged scalars
+    elapsed: float = 0.0
+    stopped_by: str | None = None
+    last: dict = field(default_factory=dict)
 
     @property
     def epoch(self) -> float:
@@ -132,59 +149,103 @@ def set_rng_state(state: dict, device: torch.device) -> None:
 
 # --- 2. build -------------------------------------------------------------------------------
 
-def build(recipe: Recipe, device: torch.device, world: World = SINGLE):
-    """(data, nets, ddp_nets, objective, optimizers, regularizers) for a recipe, on `device`, seeded.
-
-    `nets` are the plain networks (sampling, checkpoints, EMA); `ddp_nets` are what the steps
-    call: the same networks, wrapped in DDP for the trained ones when running on several ranks.
-    """
+def build(recipe: Recipe, device: torch.device, world: World = SINGLE) -> Run:
+    """Every component of a recipe, on `device`, seeded, as a Run at step 0 (not yet started)."""
     seed_everything(recipe.seed)  # the same seed on every rank: identical initial weights
-    data = recipe.data.component.build(recipe.data.options, BuildContext(device=device, recipe=recipe, world=world))
+    ctx = BuildContext(device=device, recipe=recipe, world=world)
+    data = check_built("dataset", recipe.data.component.build(recipe.data.options, ctx), "data")
     if world.distributed:
         data.shard(world)
     nets, objective = build_models(recipe, device, data.info, world)
-    trained = {role for phase in objective.phases for role in phase.trains}
-    for role in sorted(trained - set(recipe.optimizers)):
-        phase = next(p.name for p in objective.phases if role in p.trains)
-        raise GanzooError(f"{recipe.source}: optimizers.{role}: missing; phase {phase!r} trains network {role}")
+    trained = _check_optimizers(recipe, objective)
     if recipe.train.channels_last:
         nets = {role: net.to(memory_format=torch.channels_last) for role, net in nets.items()}
-    ddp_nets = distributed.wrap(nets, trained, world, device, recipe.train.sync_batchnorm)
-    nets = {role: getattr(net, "module", net) if isinstance(net, distributed.DDP) else net
-            for role, net in ddp_nets.items()}
+    step_nets = distributed.wrap(nets, trained, world, device, recipe.train.sync_batchnorm)
+    nets = {role: net.module if isinstance(net, distributed.DDP) else net for role, net in step_nets.items()}
     if recipe.train.compile:  # the steps call compiled networks; checkpoints keep the plain ones
-        ddp_nets = {role: torch.compile(net) for role, net in ddp_nets.items()}
+        step_nets = {role: torch.compile(net) for role, net in step_nets.items()}
     ctx = BuildContext(device=device, recipe=recipe, data=data.info, world=world)
-    optimizers = {role: choice.component.build(choice.options, ctx, nets[role].parameters())
+    optimizers = {role: check_built("optimizer", choice.component.build(choice.options, ctx, nets[role].parameters()),
+                                    f"optimizers.{role}")
                   for role, choice in recipe.optimizers.items()}
-    regularizers = []
-    for i, choice in enumerate(recipe.regularizers):
-        reg = choice.component.build(choice.options, ctx)
-        phase = next((p.name for p in objective.phases if reg.network in p.trains), None)
-        if phase is None:
-            raise GanzooError(f"{recipe.source}: regularizers[{i}] ({choice.name}): objective "
-                              f"{recipe.objective.name!r} trains no network {reg.network!r}")
-        regularizers.append((phase, reg))
-    return data, nets, ddp_nets, objective, optimizers, regularizers
+    fixed = objective.fixed_inputs(nets, recipe.train.grid_size, torch.Generator().manual_seed(recipe.seed), data=data)
+    run = Run(Path(), recipe, None, device, data, nets, objective, optimizers, fixed,
+              total_steps(recipe, objective, data), step_nets=step_nets, world=world,
+              regularizers=_build_regularizers(recipe, objective, ctx),
+              augmentation=_build_augmentation(recipe, objective, ctx))
+    _training_state(run)
+    return run
 
 
 def build_models(recipe: Recipe, device: torch.device, data_info: DataInfo, world: World = SINGLE):
     """(nets, objective): what sampling needs, without the dataset or optimisers."""
     ctx = BuildContext(device=device, recipe=recipe, data=data_info, world=world)
-    objective = recipe.objective.component.build(recipe.objective.options, ctx)
+    objective = check_built("objective", recipe.objective.component.build(recipe.objective.options, ctx),
+                            "objective")
     nets = {}
     for role, choice in recipe.networks.items():
         net_ctx = BuildContext(device=device, recipe=recipe, data=objective.network_input(role, data_info),
                                world=world)
-        net = choice.component.build(choice.options, net_ctx)
-        if not isinstance(net, nn.Module):
-            raise GanzooError(f"networks.{role}: {choice.kind} {choice.name!r} built a {type(net).__name__}, "
-                              "not a torch.nn.Module")
+        net = check_built(choice.kind, choice.component.build(choice.options, net_ctx),
+                          f"networks.{role} ({choice.kind} {choice.name!r})")
         if choice.settings.spectral_norm:
             add_spectral_norm(net)
         nets[role] = net.to(device)
     objective.check(nets, data_info, recipe)
     return nets, objective
+
+
+def _check_optimizers(recipe: Recipe, objective: Objective) -> set[str]:
+    """The roles the objective trains; each must have an optimiser."""
+    trained = {role for phase in objective.phases for role in phase.trains}
+    for role in sorted(trained - set(recipe.optimizers)):
+        phase = next(p.name for p in objective.phases if role in p.trains)
+        raise GanzooError(f"{recipe.source}: optimizers.{role}: missing; phase {phase!r} trains network {role}")
+    return trained
+
+
+def _build_regularizers(recipe: Recipe, objective: Objective, ctx: BuildContext) -> list:
+    """[(phase name, Regularizer)]: each added to the phase that trains its network."""
+    out = []
+    for i, choice in enumerate(recipe.regularizers):
+        where = f"regularizers[{i}] ({choice.name})"
+        reg = check_built("regularizer", choice.component.build(choice.options, ctx), where)
+        phase = next((p.name for p in objective.phases if reg.network in p.trains), None)
+        if phase is None:
+            raise GanzooError(f"{recipe.source}: {where}: objective {recipe.objective.name!r} trains no network "
+                              f"{reg.network!r}")
+        out.append((phase, reg))
+    return out
+
+
+def _build_augmentation(recipe: Recipe, objective: Objective, ctx: BuildContext) -> Augmentation | None:
+    """The recipe's augmentation, handed to the objective, which applies it to every D input."""
+    if recipe.augmentation is None:
+        return None
+    choice = recipe.augmentation
+    augmentation = check_built("augmentation", choice.component.build(choice.options, ctx),
+                               f"augmentation ({choice.name})").to(ctx.device)
+    objective.augment = augmentation
+    return augmentation
+
+
+def _training_state(run: Run) -> None:
+    """LR schedules, EMA copies, the gradient scaler and the precision context of the steps."""
+    recipe, device = run.recipe, run.device
+    for role, choice in recipe.optimizers.items():
+        scheduler = make_scheduler(run.optimizers[role], choice.settings, run.total_steps)
+        if scheduler is not None:
+            run.schedulers[role] = scheduler
+    for role, choice in recipe.networks.items():
+        if choice.settings.ema_decay is not None:
+            run.ema[role] = EMA(run.nets[role], choice.settings.ema_decay)
+    # fp16 scales the loss; elsewhere the scaler is disabled and passes everything through.
+    # The default first scale, 2^16, overflows the gradients of small GAN networks and skips
+    # their first updates while it falls; from 2^10 it only grows (x2 per 2000 clean steps).
+    run.scaler = torch.amp.GradScaler(device.type, init_scale=2.0 ** 10, enabled=recipe.train.precision == "fp16")
+    if recipe.train.precision != "fp32":
+        dtype = torch.bfloat16 if recipe.train.precision == "bf16" else torch.float16
+        run.precision = torch.autocast(device.type, dtype=dtype)
 
 
 def add_spectral_norm(net: nn.Module) -> None:
@@ -219,7 +280,248 @@ def total_steps(recipe: Recipe, objective: Objective, data: Dataset) -> int:
     return math.ceil(recipe.train.epochs * data.batches_per_epoch() / batches_per_step(objective))
 
 
-# --- 3. the run -------------------------------------------------------------------------------
+# --- 3. start the run ---------------------------------------------------------------------------
+
+def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None = None,
+          progress: bool | None = None) -> Run:
+    """Train `recipe` in `run_dir` (created), or continue from a loaded checkpoint `resume`.
+
+    Under torchrun every rank calls this; only rank 0 writes files and tells the hooks."""
+    world, device = distributed.setup(pick_device(recipe.device))
+    run = build(recipe, device, world)
+    run.dir, run.plugins = Path(run_dir), plugins
+    run.evaluator = build_evaluator(recipe, plugins.registry, device, world=world)
+    run.can_evaluate = run.evaluator is not None or bool(plugins.hook.ganzoo_evaluate.get_hookimpls())
+    loggers = _add_loggers(run) if world.main else []
+    try:
+        if world.main:
+            run.dir.mkdir(parents=True, exist_ok=True)
+            (run.dir / "recipe.yaml").write_text(recipe.to_yaml())
+        if resume is not None:
+            _restore(run, resume)
+        _train_and_finish(run, progress, resumed=resume is not None)
+    except PluginError as exc:  # keep what was trained, then stop with the plugin's one line
+        if world.main and run.step > 0:
+            _checkpoint(run, notify=False)
+            raise GanzooError(f"{exc}; checkpoint of step {run.step} written: continue with "
+                              f"ganzoo resume {run.dir}") from None
+        raise
+    finally:
+        for name in loggers:
+            plugins.remove_run_plugin(name)
+    return run
+
+
+def _add_loggers(run: Run) -> list[str]:
+    """The recipe's loggers, registered as plugins for this run: they get the notification hooks."""
+    ctx = BuildContext(device=run.device, recipe=run.recipe, world=run.world)
+    names = []
+    for i, choice in enumerate(run.recipe.loggers):
+        logger = check_built("logger", choice.component.build(choice.options, ctx), f"loggers[{i}] ({choice.name})")
+        entry = run.plugins.registry.entry("logger", choice.name)
+        name = f"logger {choice.name}" + (f" {i}" if i else "")
+        run.plugins.add_run_plugin(logger, name, entry.package, entry.version)
+        names.append(name)
+    return names
+
+
+def _train_and_finish(run: Run, progress: bool | None, resumed: bool) -> None:
+    start_step, start_time, start_elapsed = run.step, time.perf_counter(), run.elapsed
+    if run.world.main:
+        run.plugins.notify("ganzoo_train_start", run=run)
+        ranks = f" x {run.world.size} ranks" if run.world.distributed else ""
+        where = f"{run.dir} on {run.device}{ranks}"  # a resumed run's recipe is its own recipe.yaml
+        what = f"resume {where}:" if resumed else f"run {where}: {run.recipe.stem},"
+        _print(f"{what} step {run.step} -> {run.total_steps}")
+    bar = _progress_bar(run, progress) if run.world.main else None
+    with StopRequest(run.device) as stop:
+        _train_steps(run, bar, stop)
+    _finish(run, stop, bar, run.step - start_step, time.perf_counter() - start_time, run.elapsed - start_elapsed)
+
+
+# --- 4. the step loop -------------------------------------------------------------------------
+
+def _train_steps(run: Run, bar, stop: StopRequest) -> None:
+    """Steps until the end or a stop request, with the cadences after each. Nothing in a step
+    reads a value back from the device: the loss window reads once per log window."""
+    window, clock = LossWindow(), TrainingClock(run)
+    while run.step < run.total_steps:
+        _train_step(run, window)
+        run.step += 1
+        if bar is not None:
+            bar.update(1)
+        stopping = _stop_now(run, stop, clock)
+        _cadences(run, window, clock, bar, stop, stopping)
+        if stopping:
+            return
+
+
+def _train_step(run: Run, window: LossWindow) -> None:
+    """One step: each phase in order, with its own optimisers; then augmentation and schedules."""
+    step = StepContext(step=run.step, epoch=run.epoch)
+    for index, phase in enumerate(run.objective.phases):
+        if run.step % phase.every == 0:
+            _train_phase(run, phase, index, step, window)
+    if run.augmentation is not None:
+        window.add_terms(run.augmentation.update(step))
+    for scheduler in run.schedulers.values():
+        scheduler.step()
+
+
+def _train_phase(run: Run, phase: Phase, index: int, step: StepContext, window: LossWindow) -> None:
+    nets = run.step_nets
+    for role, net in nets.items():
+        net.requires_grad_(role in phase.grad_networks)
+    optimizers = [run.optimizers[role] for role in phase.trains]
+    regularizers = [reg for name, reg in run.regularizers if name == phase.name]
+    penalties = [reg for reg in regularizers if run.step % reg.every == 0]
+    skip_nonfinite = run.recipe.train.nonfinite == "skip"
+    with _frozen_ddp(nets, phase) if run.world.distributed else contextlib.nullcontext():
+        for _ in range(phase.repeats):
+            if phase.reads_data:
+                step.batch = _next_batch(run)
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+            loss, terms = _phase_loss(run, phase, step, penalties)
+            if skip_nonfinite and not _all_finite(loss):  # opt-in: one host sync per phase
+                window.skipped += 1
+                continue
+            run.scaler.scale(loss).backward()  # fp16: steps with inf/nan gradients are skipped by the scaler
+            for opt in optimizers:
+                run.scaler.step(opt)
+            run.scaler.update()
+            for reg in regularizers:
+                reg.after_step(nets)
+            window.add(terms, loss, run.step, index)
+    for role in phase.trains:
+        if role in run.ema:
+            run.ema[role].update(run.nets[role])
+
+
+def _next_batch(run: Run) -> dict:
+    batch = run.data.next_batch()
+    if run.recipe.train.channels_last:
+        batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in batch.items()}
+    return batch
+
+
+def _phase_loss(run: Run, phase: Phase, step: StepContext, penalties: list):
+    """The objective's loss for the phase plus its regularisers' penalties, and the terms to log."""
+    with run.precision:
+        loss, terms = run.objective.loss(phase, run.step_nets, step)
+        for reg in penalties:
+            extra = reg.penalty(run.objective, run.step_nets, step)
+            if extra is not None:
+                loss = loss + extra[0]
+                terms = {**terms, **extra[1]}
+    return loss, terms
+
+
+def _frozen_ddp(nets: dict, phase: Phase) -> contextlib.ExitStack:
+    """no_sync() for the DDP networks a phase does not train: they must not wait for gradients."""
+    stack = contextlib.ExitStack()
+    for role, net in nets.items():
+        if role not in phase.trains and isinstance(net, distributed.DDP):
+            stack.enter_context(net.no_sync())
+    return stack
+
+
+def _all_finite(loss: torch.Tensor) -> bool:
+    flag = torch.isfinite(loss.detach()).all().to(torch.int32)
+    return bool(distributed.all_reduce(flag, torch.distributed.ReduceOp.MIN).item())
+
+
+# --- 5. the cadences -----------------------------------------------------------------------------
+
+class TrainingClock:
+    """Training seconds, evaluations excluded: `lap` adds the seconds since the last lap (or
+    restart) to the run's total and to the current log window's, for its images/s."""
+
+    def __init__(self, run: Run):
+        self.started, self.window_step, self.window_seconds = time.perf_counter(), run.step, 0.0
+
+    def running(self) -> float:
+        return time.perf_counter() - self.started
+
+    def lap(self, run: Run) -> None:
+        now = time.perf_counter()
+        run.elapsed += now - self.started
+        self.window_seconds += now - self.started
+        self.started = now
+
+    def restart(self) -> None:
+        self.started = time.perf_counter()
+
+    def images_per_s(self, run: Run) -> float:
+        """Real images drawn per training second in the window (n_critic batches per step for WGAN)."""
+        images = (run.step - self.window_step) * run.recipe.train.batch_size * batches_per_step(run.objective)
+        rate = images / max(self.window_seconds, 1e-9)
+        self.window_step, self.window_seconds = run.step, 0.0
+        return rate
+
+
+def _stop_now(run: Run, stop: StopRequest, clock: TrainingClock) -> bool:
+    """A signal or the time budget ends the run after this step; under torchrun every rank
+    stops at the same step, agreed at a log step."""
+    budget = run.recipe.train.max_seconds
+    if budget is not None and run.elapsed + clock.running() >= budget:
+        stop.budget_spent = True
+    wanted = stop.signal_name is not None or stop.budget_spent
+    return wanted and (not run.world.distributed or _agreed(stop, run.step % run.recipe.train.log_every == 0))
+
+
+def _cadences(run: Run, window: LossWindow, clock: TrainingClock, bar, stop: StopRequest, stopping: bool) -> None:
+    """Log, sample, evaluate and checkpoint when due; all of them after the last step."""
+    train, last = run.recipe.train, run.step == run.total_steps or stopping
+
+    def due(every: int | None) -> bool:
+        return last or (every is not None and run.step % every == 0)
+
+    log_now, sample_now, checkpoint_now = due(train.log_every), due(train.sample_every), due(train.checkpoint_every)
+    # A signal stop checkpoints at once: a scheduler's grace period is too short for an
+    # evaluation, and the resumed run evaluates at its end anyway.
+    evaluate_now = run.can_evaluate and due(run.recipe.eval.every) and stop.signal_name is None
+    if log_now or sample_now or evaluate_now or checkpoint_now:
+        scalars, bad = window.read(run.world)  # the one host sync of a window
+        _stop_if_nonfinite(run, bad, scalars)  # before anything is written from broken weights
+        clock.lap(run)
+        if scalars:
+            scalars["images_per_s"] = clock.images_per_s(run)
+            if run.world.main:
+                _log(run, scalars, bar)
+    if sample_now and run.world.main:
+        _sample_grid(run)
+    improved = evaluate_now and _evaluate(run, bar)
+    if evaluate_now:
+        clock.restart()  # evaluation time is not training time
+    if (checkpoint_now or improved) and run.world.main:
+        _checkpoint(run, best=improved)
+
+
+def _agreed(stop: StopRequest, at_cadence: bool) -> bool:
+    """Under torchrun: stop only at a log step, when any rank was signalled (one collective)."""
+    if not at_cadence:
+        return False
+    flag = torch.tensor(1 if stop.signal_name or stop.budget_spent else 0, device=stop.device)
+    return bool(distributed.all_reduce(flag, torch.distributed.ReduceOp.MAX).item())
+
+
+# --- helpers, in the order the loop uses them ----------------------------------------------
+
+def _print(message: str) -> None:
+    print(f"ganzoo: {message}", file=sys.stderr, flush=True)
+
+
+def _progress_bar(run: Run, progress: bool | None):
+    """A tqdm bar (it/s, ETA, latest losses) on a terminal; nothing otherwise."""
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=run.total_steps, initial=run.step, unit="step", dynamic_ncols=True, file=sys.stderr)
+
 
 class LossWindow:
     """Loss terms of the steps between two log lines, and a watch for non-finite losses.
@@ -240,6 +542,11 @@ class LossWindow:
             self.values.setdefault(name, []).append(value.detach())
         self.losses.append(loss.detach())
         self.codes.append(step * 16 + phase_index)
+
+    def add_terms(self, terms: dict[str, torch.Tensor]) -> None:
+        """Terms to average that are no loss (e.g. an augmentation's probability)."""
+        for name, value in terms.items():
+            self.values.setdefault(name, []).append(value.detach())
 
     def read(self, world=None) -> tuple[dict[str, float], tuple[int, int] | None]:
         """({"loss/<term>": mean}, (step, phase index) of the first non-finite loss, or None).
@@ -294,248 +601,6 @@ class StopRequest:
             signal.signal(signum, handler)
 
 
-def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None = None,
-          progress: bool | None = None) -> Run:
-    """Train `recipe` in `run_dir` (created), or continue from a loaded checkpoint `resume`.
-
-    Under torchrun every rank calls this; only rank 0 writes files."""
-    world, device = distributed.setup(pick_device(recipe.device))
-    data, nets, ddp_nets, objective, optimizers, regularizers = build(recipe, device, world)
-    grid_rng = torch.Generator().manual_seed(recipe.seed)
-    fixed = objective.fixed_inputs(nets, recipe.train.grid_size, grid_rng, data=data)
-    run = Run(Path(run_dir), recipe, plugins, device, data, nets, objective, optimizers, fixed,
-              total_steps(recipe, objective, data), regularizers=regularizers, ddp_nets=ddp_nets, world=world)
-    for role, choice in recipe.optimizers.items():
-        scheduler = make_scheduler(optimizers[role], choice.settings, run.total_steps)
-        if scheduler is not None:
-            run.schedulers[role] = scheduler
-    for role, choice in recipe.networks.items():
-        if choice.settings.ema_decay is not None:
-            run.ema[role] = EMA(nets[role], choice.settings.ema_decay)
-    if recipe.train.precision == "fp16":
-        # The default first scale, 2^16, overflows the gradients of small GAN networks and skips
-        # their first updates while it falls; from 2^10 it only grows (x2 per 2000 clean steps).
-        run.scaler = torch.amp.GradScaler(device.type, init_scale=2.0 ** 10)
-    run.evaluator = build_evaluator(recipe, plugins.registry, device, world=world)
-    can_evaluate = run.evaluator is not None or bool(plugins.hook.ganzoo_evaluate.get_hookimpls())
-    if world.main:
-        ctx = BuildContext(device=device, recipe=recipe, world=world)
-        run.loggers = [choice.component.build(choice.options, ctx) for choice in recipe.loggers]
-        run.dir.mkdir(parents=True, exist_ok=True)
-        (run.dir / "recipe.yaml").write_text(recipe.to_yaml())
-
-    if resume is not None:
-        _restore(run, resume)
-    if world.main:
-        for logger in run.loggers:
-            logger.start(run)
-        plugins.call("ganzoo_train_start", run=run)
-        ranks = f" x {world.size} ranks" if world.distributed else ""
-        # a resumed run's recipe is its own recipe.yaml, so its file name says nothing
-        where = f"{run.dir} on {device}{ranks}"
-        what = f"resume {where}:" if resume is not None else f"run {where}: {recipe.stem},"
-        _print(f"{what} step {run.step} -> {run.total_steps}")
-
-    bar = _progress_bar(run, progress) if world.main else None
-    start_step, start_time, start_elapsed = run.step, time.perf_counter(), run.elapsed
-    with StopRequest(device) as stop:
-        _run_steps(run, bar, stop, can_evaluate)
-
-    # 6. end: a signal stops after a finished step, with a checkpoint to resume from
-    for net in nets.values():
-        net.requires_grad_(True)
-    if bar is not None:
-        bar.close()
-    if stop.signal_name is not None and run.step < run.total_steps:
-        run.stopped_by = stop.signal_name
-    if world.main:
-        if run.stopped_by:
-            _print(f"stopped by {run.stopped_by} at step {run.step}; continue with: ganzoo resume {run.dir}")
-        elif stop.budget_spent:
-            _print(f"train.max_seconds reached at step {run.step}")
-        seconds = time.perf_counter() - start_time
-        training = run.elapsed - start_elapsed  # this session's training time, evaluations excluded
-        trained = run.step - start_step
-        images = trained * recipe.train.batch_size * batches_per_step(objective)
-        if trained:
-            _print(f"done: {trained} steps in {training:.1f} s of training ({images / training:,.0f} images/s), "
-                   f"{seconds:.1f} s in all; samples in {run.dir / 'samples'}, checkpoints in {run.checkpoint_dir}")
-        _write_summary(run, images / max(training, 1e-9) if trained else None)
-        final = json.loads((run.dir / "scores.json").read_text())["final"] if (run.dir / "scores.json").exists() else {}
-        for logger in run.loggers:
-            logger.end(run, {k: v for k, v in final.items() if k != "step" and v is not None})
-        write_report(run.dir, {"plugins": ", ".join(f"{k} {v}" for k, v in plugins.versions().items())})
-        plugins.call("ganzoo_train_end", run=run, step=run.step)
-    return run
-
-
-def _write_summary(run: Run, images_per_s: float | None) -> None:
-    """summary.json: length, time, throughput and peak memory of this run (for `ganzoo bench`)."""
-    import platform
-    import resource
-
-    from . import __version__
-
-    peak_device = None
-    if run.device.type == "cuda":
-        peak_device = torch.cuda.max_memory_allocated(run.device) / 2**20
-    summary = {
-        "steps": run.step, "total_steps": run.total_steps, "train_seconds": round(run.elapsed, 3),
-        "images_per_s": images_per_s, "stopped_by": run.stopped_by,
-        "peak_host_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "peak_device_mb": peak_device, "device": str(run.device),
-        "device_name": (torch.cuda.get_device_name(run.device) if run.device.type == "cuda"
-                        else f"{platform.machine()} CPU, {os.cpu_count()} cores"),
-        "ranks": run.world.size, "ganzoo": __version__, "torch": torch.__version__,
-    }
-    (run.dir / "summary.json").write_text(json.dumps(summary, indent=2))
-
-
-def _run_steps(run: Run, bar, stop: StopRequest, can_evaluate: bool) -> None:
-    """4. the step loop, then 5. the cadences. Nothing in a step reads a value back from the
-    device: the loss window keeps the losses and reads them once per log window."""
-    recipe, nets, objective, optimizers, data = run.recipe, run.ddp_nets, run.objective, run.optimizers, run.data
-    train_cfg = recipe.train
-    images_per_step = train_cfg.batch_size * batches_per_step(objective)
-    skip_nonfinite = train_cfg.nonfinite == "skip"
-    autocast = (torch.autocast(run.device.type, dtype=torch.bfloat16 if train_cfg.precision == "bf16" else torch.float16)
-                if train_cfg.precision != "fp32" else contextlib.nullcontext())
-    scaler = run.scaler
-    window = LossWindow()
-    scratch: dict = {}
-    # Training time excludes evaluations: `clock` is where the current stretch of training
-    # started; each log window's images/s uses only the training seconds inside it.
-    clock = time.perf_counter()
-    window_step, window_seconds = run.step, 0.0
-
-    while run.step < run.total_steps:
-        # 4. one step: each phase in order, with its own optimisers
-        scratch["epoch"] = run.epoch  # for schedules inside an objective (top-k)
-        for phase_index, phase in enumerate(objective.phases):
-            if run.step % phase.every:
-                continue
-            for role, net in nets.items():
-                net.requires_grad_(role in phase.grad_networks)
-            phase_optimizers = [optimizers[role] for role in phase.trains]
-            phase_regularizers = [r for name, r in run.regularizers if name == phase.name]
-            with _frozen_ddp(nets, phase) if run.world.distributed else contextlib.nullcontext():
-                for _ in range(phase.repeats):
-                    batch = data.next_batch() if phase.reads_data else None
-                    if batch is not None and train_cfg.channels_last:
-                        batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
-                                 for k, v in batch.items()}
-                    for opt in phase_optimizers:
-                        opt.zero_grad(set_to_none=True)
-                    with autocast:
-                        loss, terms = objective.loss(phase, nets, batch, scratch)
-                        for reg in phase_regularizers:
-                            extra = reg.penalty(objective, nets, scratch) if run.step % reg.every == 0 else None
-                            if extra is not None:
-                                loss = loss + extra[0]
-                                terms = {**terms, **extra[1]}
-                    if skip_nonfinite and not _all_finite(loss):  # opt-in: one host sync per phase
-                        window.skipped += 1
-                        continue
-                    if scaler is None:
-                        loss.backward()
-                        for opt in phase_optimizers:
-                            opt.step()
-                    else:  # fp16: scaled backward; steps with inf/nan gradients are skipped by the scaler
-                        scaler.scale(loss).backward()
-                        for opt in phase_optimizers:
-                            scaler.step(opt)
-                        scaler.update()
-                    for reg in phase_regularizers:
-                        reg.after_step(nets)
-                    window.add(terms, loss, run.step, phase_index)
-            for role in phase.trains:
-                if role in run.ema:
-                    run.ema[role].update(run.nets[role])
-        scratch.clear()
-        for scheduler in run.schedulers.values():
-            scheduler.step()
-        run.step += 1
-        if bar is not None:
-            bar.update(1)
-
-        # 5. cadences; a stop signal ends the run here, after a whole step (on every rank
-        # at the same step: under torchrun the ranks agree at the cadence steps)
-        cadence = lambda every: every is not None and run.step % every == 0  # noqa: E731
-        if train_cfg.max_seconds is not None and run.elapsed + time.perf_counter() - clock >= train_cfg.max_seconds:
-            stop.budget_spent = True
-        stopping = (stop.signal_name is not None or stop.budget_spent) and (
-            not run.world.distributed or _agreed(stop, cadence(train_cfg.log_every)))
-        last_step = run.step == run.total_steps or stopping
-        log_now = cadence(train_cfg.log_every) or last_step
-        sample_now = cadence(train_cfg.sample_every) or last_step
-        # A signal stop checkpoints at once: a scheduler's grace period is too short for an
-        # evaluation, and the resumed run evaluates at its end anyway.
-        evaluate_now = can_evaluate and (cadence(recipe.eval.every) or last_step) and stop.signal_name is None
-        checkpoint_now = cadence(train_cfg.checkpoint_every) or last_step
-        if log_now or sample_now or evaluate_now or checkpoint_now:
-            scalars, bad = window.read(run.world)  # the one host sync of a window
-            _stop_if_nonfinite(run, bad, scalars)  # before anything is written from broken weights
-            now = time.perf_counter()
-            run.elapsed += now - clock
-            window_seconds += now - clock
-            clock = now
-            if scalars:
-                # images/s counts the real images drawn (n_critic batches per step for WGAN)
-                scalars["images_per_s"] = (run.step - window_step) * images_per_step / max(window_seconds, 1e-9)
-                window_step, window_seconds = run.step, 0.0
-                if run.world.main:
-                    _log(run, scalars, bar)
-        if sample_now and run.world.main:
-            _sample_grid(run)
-        improved = False
-        if evaluate_now:
-            improved = _evaluate(run, bar)
-            clock = time.perf_counter()  # evaluation time is not training time
-        if (checkpoint_now or improved) and run.world.main:
-            _checkpoint(run, best=improved)
-        if stopping:
-            return
-
-
-def _frozen_ddp(nets: dict, phase: Phase) -> contextlib.ExitStack:
-    """no_sync() for the DDP networks a phase does not train: they must not wait for gradients."""
-    stack = contextlib.ExitStack()
-    for role, net in nets.items():
-        if role not in phase.trains and isinstance(net, distributed.DDP):
-            stack.enter_context(net.no_sync())
-    return stack
-
-
-def _all_finite(loss: torch.Tensor) -> bool:
-    flag = torch.isfinite(loss.detach()).all().to(torch.int32)
-    return bool(distributed.all_reduce(flag, torch.distributed.ReduceOp.MIN).item())
-
-
-def _agreed(stop: StopRequest, at_cadence: bool) -> bool:
-    """Under torchrun: stop only at a log step, when any rank was signalled (one collective)."""
-    if not at_cadence:
-        return False
-    flag = torch.tensor(1 if stop.signal_name or stop.budget_spent else 0, device=stop.device)
-    return bool(distributed.all_reduce(flag, torch.distributed.ReduceOp.MAX).item())
-
-
-# --- helpers, in the order the loop uses them ----------------------------------------------
-
-def _print(message: str) -> None:
-    print(f"ganzoo: {message}", file=sys.stderr, flush=True)
-
-
-def _progress_bar(run: Run, progress: bool | None):
-    """A tqdm bar (it/s, ETA, latest losses) on a terminal; nothing otherwise."""
-    if progress is None:
-        progress = sys.stderr.isatty()
-    if not progress:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=run.total_steps, initial=run.step, unit="step", dynamic_ncols=True, file=sys.stderr)
-
-
 def _stop_if_nonfinite(run: Run, bad: tuple[int, int] | None, scalars: dict[str, float]) -> None:
     """Stop at the first non-finite loss or weight, before any checkpoint could store it."""
     broken = [role for role, net in run.nets.items()
@@ -565,9 +630,7 @@ def _log(run: Run, scalars: dict[str, float], bar, fingerprints: dict | None = N
     if bar is not None:
         bar.set_postfix({k.removeprefix("loss/"): "nan" if v is None else f"{v:.3g}"
                          for k, v in scalars.items() if k.startswith("loss/")}, refresh=False)
-    for logger in run.loggers:
-        logger.scalars(run.step, scalars)
-    run.plugins.call("ganzoo_log", run=run, step=run.step, scalars=scalars)
+    run.plugins.notify("ganzoo_log", run=run, step=run.step, scalars=scalars)
 
 
 def _sample_grid(run: Run) -> Path:
@@ -579,11 +642,9 @@ def _sample_grid(run: Run) -> Path:
     finally:
         for net in run.nets.values():
             net.train()
-    path = save_samples(images, run.dir / "samples" / f"step-{run.step:08d}.png", run.data.info,
+    path = save_samples(images, run.dir / "samples" / f"step-{run.step:08d}.png", run.data.info, run.plugins,
                         nrow=run.objective.grid_columns)
-    for logger in run.loggers:
-        logger.image(run.step, "samples", path)
-    run.plugins.call("ganzoo_sample_grid", run=run, step=run.step, path=path)
+    run.plugins.notify("ganzoo_sample_grid", run=run, step=run.step, path=path)
     return path
 
 
@@ -595,7 +656,7 @@ def _evaluate(run: Run, bar) -> bool:
         scores, fingerprints = run.evaluator.evaluate(run.objective, run.sampling_nets, run.data.info, run.device)
     if not run.world.main:
         return False
-    for result in run.plugins.call("ganzoo_evaluate", run=run, step=run.step):
+    for result in run.plugins.notify("ganzoo_evaluate", run=run, step=run.step):
         scores.update(result or {})  # plugins may add scores of their own
     _log(run, {f"eval/{k}": v for k, v in scores.items()}, bar, fingerprints=fingerprints)
     goals = run.evaluator.goals() if run.evaluator is not None else {}
@@ -604,8 +665,8 @@ def _evaluate(run: Run, bar) -> bool:
                 and is_better(goals.get(key, "min"), scores[key], run.best.get("value")))
     if improved:
         run.best = {"key": key, "value": scores[key], "step": run.step}
-    finite = {k: (v if math.isfinite(v) else None) for k, v in scores.items()}
-    summary = {"final": {"step": run.step, **finite}, "best": run.best, "fingerprints": fingerprints}
+    run.scores = {k: (v if math.isfinite(v) else None) for k, v in scores.items()}
+    summary = {"final": {"step": run.step, **run.scores}, "best": run.best, "fingerprints": fingerprints}
     tmp = run.dir / ".scores.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2))
     tmp.replace(run.dir / "scores.json")
@@ -628,6 +689,7 @@ def checkpoint_payload(run: Run) -> dict:
         "schedulers": {role: s.state_dict() for role, s in run.schedulers.items()},
         "ema": {role: e.state_dict() for role, e in run.ema.items()},
         "objective": run.objective.state_dict(),
+        "augmentation": run.augmentation.state_dict() if run.augmentation is not None else {},
         "scaler": run.scaler.state_dict() if run.scaler is not None else {},
         "rng": rng_state(run.device),
         "data": run.data.state_dict(),
@@ -637,14 +699,15 @@ def checkpoint_payload(run: Run) -> dict:
     }
 
 
-def _checkpoint(run: Run, best: bool = False) -> Path:
+def _checkpoint(run: Run, best: bool = False, notify: bool = True) -> Path:
     path = ckpt.checkpoint_path(run.checkpoint_dir, run.step)
     payload = checkpoint_payload(run)
     ckpt.save_atomic(payload, path)
     if best:
         ckpt.save_atomic(payload, run.checkpoint_dir / "best.pt")
     ckpt.prune(run.checkpoint_dir, run.recipe.train.keep_checkpoints)
-    run.plugins.call("ganzoo_checkpoint", run=run, step=run.step, path=path)
+    if notify:
+        run.plugins.notify("ganzoo_checkpoint", run=run, step=run.step, path=path)
     return path
 
 
@@ -660,6 +723,8 @@ def _restore(run: Run, state: dict) -> None:
         for role, ema in run.ema.items():
             ema.load_state_dict(state["ema"][role])
         run.objective.load_state_dict(state.get("objective", {}))
+        if run.augmentation is not None:
+            run.augmentation.load_state_dict(state["augmentation"])
         if run.scaler is not None and state.get("scaler"):
             run.scaler.load_state_dict(state["scaler"])
         run.data.load_state_dict(state["data"])
@@ -684,3 +749,55 @@ def _truncate_metrics(path: Path, step: int) -> None:
         tmp = path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(kept), encoding="utf-8")
         tmp.replace(path)
+
+
+# --- 6. end -----------------------------------------------------------------------------------------
+
+def _finish(run: Run, stop: StopRequest, bar, trained: int, seconds: float, training: float) -> None:
+    """A signal stops after a finished step, with a checkpoint to resume from. `trained` steps
+    took `training` seconds of training (evaluations excluded) and `seconds` in all."""
+    for net in run.nets.values():
+        net.requires_grad_(True)
+    if bar is not None:
+        bar.close()
+    if stop.signal_name is not None and run.step < run.total_steps:
+        run.stopped_by = stop.signal_name
+    if not run.world.main:
+        return
+    if run.stopped_by:
+        _print(f"stopped by {run.stopped_by} at step {run.step}; continue with: ganzoo resume {run.dir}")
+    elif stop.budget_spent:
+        _print(f"train.max_seconds reached at step {run.step}")
+    images = trained * run.recipe.train.batch_size * batches_per_step(run.objective)
+    if trained:
+        _print(f"done: {trained} steps in {training:.1f} s of training ({images / training:,.0f} images/s), "
+               f"{seconds:.1f} s in all; samples in {run.dir / 'samples'}, checkpoints in {run.checkpoint_dir}")
+    _write_summary(run, images / max(training, 1e-9) if trained else None)
+    scores_file = run.dir / "scores.json"
+    if not run.scores and scores_file.exists():  # a resumed run that did not evaluate yet
+        final = json.loads(scores_file.read_text())["final"]
+        run.scores = {k: v for k, v in final.items() if k != "step"}
+    write_report(run.dir, {"plugins": ", ".join(f"{k} {v}" for k, v in run.plugins.versions().items())})
+    run.plugins.notify("ganzoo_train_end", run=run, step=run.step)
+
+
+def _write_summary(run: Run, images_per_s: float | None) -> None:
+    """summary.json: length, time, throughput and peak memory of this run (for `ganzoo bench`)."""
+    import platform
+    import resource
+
+    from . import __version__
+
+    peak_device = None
+    if run.device.type == "cuda":
+        peak_device = torch.cuda.max_memory_allocated(run.device) / 2**20
+    summary = {
+        "steps": run.step, "total_steps": run.total_steps, "train_seconds": round(run.elapsed, 3),
+        "images_per_s": images_per_s, "stopped_by": run.stopped_by,
+        "peak_host_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_device_mb": peak_device, "device": str(run.device),
+        "device_name": (torch.cuda.get_device_name(run.device) if run.device.type == "cuda"
+                        else f"{platform.machine()} CPU, {os.cpu_count()} cores"),
+        "ranks": run.world.size, "ganzoo": __version__, "torch": torch.__version__,
+    }
+    (run.dir / "summary.json").write_text(json.dumps(summary, indent=2))

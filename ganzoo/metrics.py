@@ -140,14 +140,3 @@ def modes_2d(samples: Tensor, centers: Tensor, std: float) -> tuple[int, float, 
     high_quality = nearest_distance < 3 * std
     counts = torch.bincount(nearest[high_quality], minlength=len(centers))
     return int((counts > 0).sum()), float(high_quality.double().mean()), kl_to_uniform(counts, len(centers))
-
-
-def ring_centers(modes: int = 8, radius: float = 1.0) -> Tensor:
-    """`modes` distinct angles 2πi/modes (not linspace(0, 2π, modes), which repeats 0 = 2π)."""
-    angles = torch.arange(modes, dtype=torch.float64) * (2 * math.pi / modes)
-    return torch.stack([radius * torch.cos(angles), radius * torch.sin(angles)], dim=1)
-
-
-def grid_centers(side: int = 5, spacing: float = 2.0) -> Tensor:
-    coords = (torch.arange(side, dtype=torch.float64) - (side - 1) / 2) * spacing
-    return torch.cartesian_prod(coords, coords)

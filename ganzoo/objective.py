@@ -1,121 +1,20 @@
-"""The training-step contract: named networks, phases as data, objectives that only do GAN maths.
+"""GANObjective: the generator-against-discriminator objective most variants subclass.
 
-The loop owns zero_grad, requires_grad toggles, backward, optimiser steps, logging and
-checkpoints. An objective only says which networks it needs, which phases a step has,
-and returns losses.
+The contract it implements (Objective, Phase, StepContext, Regularizer) is in ganzoo.contract;
+a variant only writes d_loss and g_loss.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Mapping
 
 import torch
 from torch import Tensor, nn
 
-from .data import DataInfo
+from .contract import Objective, Phase, StepContext
 from .errors import GanzooError
 from .options import option
-
-
-@dataclass(frozen=True)
-class Phase:
-    """One update within a training step.
-
-    name:       label used in logs ("D", "G").
-    trains:     the networks whose optimisers step in this phase.
-    repeats:    how many times the phase runs per step (n_critic), each on a fresh batch.
-    every:      run only on steps divisible by this (lazy regularisation).
-    reads_data: draw a real batch for this phase.
-    needs_grad: networks that must record gradients in this phase (default: `trains`).
-                All other networks are frozen (requires_grad=False), so no weight
-                gradients are computed for them.
-    """
-
-    name: str
-    trains: tuple[str, ...]
-    repeats: int = 1
-    every: int = 1
-    reads_data: bool = True
-    needs_grad: tuple[str, ...] | None = None
-
-    @property
-    def grad_networks(self) -> tuple[str, ...]:
-        return self.trains if self.needs_grad is None else self.needs_grad
-
-
-class Objective:
-    """Base class of every objective component.
-
-    networks: {role: kind}, e.g. {"G": "generator", "D": "discriminator"}. The recipe's
-              `networks:` section must name exactly these roles.
-    phases:   the phases of one training step, in order.
-    """
-
-    networks: Mapping[str, str] = {"G": "generator", "D": "discriminator"}
-    phases: tuple[Phase, ...] = ()
-
-    def loss(self, phase: Phase, nets: dict[str, nn.Module], batch: dict[str, Tensor] | None,
-             scratch: dict) -> tuple[Tensor, dict[str, Tensor]]:
-        """Return (total loss to backpropagate, {term name: scalar tensor to log}).
-
-        `scratch` is a dict shared by the phases of one step and emptied after it, so a
-        later phase (or a regulariser) can reuse what an earlier one computed. The loop puts
-        the step's "epoch" there before the first phase.
-        """
-        raise NotImplementedError
-
-    def network_input(self, role: str, info: DataInfo) -> DataInfo:
-        """The data shape network `role` is built for (PacGAN's D sees m stacked samples)."""
-        return info
-
-    def check(self, nets: dict[str, nn.Module], info: DataInfo, recipe) -> None:
-        """Raise GanzooError, naming the components, if the networks cannot work together."""
-
-    def state_dict(self) -> dict:
-        """State the objective keeps across steps (e.g. CycleGAN's image pools), for checkpoints."""
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
-    # --- sampling (grids, `ganzoo sample`) -------------------------------------------------
-    grid_columns: int | None = None  # images per grid row (None: a square grid)
-
-    def fixed_inputs(self, nets: dict[str, nn.Module], n: int, generator: torch.Generator,
-                     label: int | None = None, data=None) -> dict[str, Tensor]:
-        """Inputs drawn once per run (on the CPU, so grids match across devices). `data` is the
-        training dataset when there is one (image-to-image objectives sample real inputs)."""
-        if label is not None:
-            raise GanzooError("--class: this objective is not class-conditional")
-        return {"z": torch.randn(n, nets["G"].latent_dim, generator=generator)}
-
-    @torch.no_grad()
-    def sample(self, nets: dict[str, nn.Module], inputs: dict[str, Tensor]) -> Tensor:
-        """Images in [-1, 1], shape (N, C, H, W), for the given fixed inputs."""
-        G = nets["G"]
-        device = next(G.parameters()).device
-        return G(*(inputs[k].to(device) for k in ("z", "y") if k in inputs))
-
-
-class Regularizer:
-    """A term added to the phase that trains `network`, and/or an action after its optimiser step.
-
-    penalty() gets the objective and the step's scratch dict: a GANObjective leaves the
-    real batch, the detached fake batch and the labels there, and offers `critic()` to
-    run D the way the objective does (packing, labels).
-    """
-
-    network: str = "D"
-    every: int = 1  # lazy regularisation: applied on steps divisible by this
-
-    def penalty(self, objective: Objective, nets: dict[str, nn.Module], scratch: dict):
-        """(loss term, {name: tensor}) to add, or None."""
-        return None
-
-    def after_step(self, nets: dict[str, nn.Module]) -> None:
-        """Called right after the network's optimiser stepped (e.g. weight clipping)."""
 
 
 @dataclass(frozen=True)
@@ -141,13 +40,20 @@ class GANObjective(Objective):
     """A generator G against a discriminator D: a D phase (n_critic times), then a G phase
     (g_steps times).
 
-    Subclasses give the loss maths in `d_loss(real_out, fake_out)` and `g_loss(fake_out)`,
-    where the outputs are D's raw outputs (logits or critic values).
+    Subclasses give the loss maths on D's raw outputs (logits or critic values):
+
+        d_loss(real_out, fake_out) -> (loss, {term: tensor})
+        g_loss(fake_out)           -> (loss, {term: tensor})
+        g_loss(fake_out, real_out)    when the class sets g_loss_uses_real = True
+                                      (relativistic losses); real_out then costs one more
+                                      D forward on the D phase's real batch, without gradients
 
     With n_critic == 1 the G phase reuses the D phase's fake batch, as the seed tutorial
     and the PyTorch DCGAN example do: one generator forward per step, and G's update uses
     the same z that D was just trained on.
     """
+
+    g_loss_uses_real: bool = False
 
     def __init__(self, options: GANOptions, ctx):
         from .distributed import SINGLE, local_slice
@@ -159,11 +65,15 @@ class GANObjective(Objective):
         self.pack = options.pack
         self.conditional = options.conditional
         self.top_k, self.top_k_decay = options.top_k, options.top_k_decay
+        self._for_g = None  # (z, labels, fake) the D phase hands to the first G update of a step
         self.num_classes = ctx.data.num_classes if ctx.data is not None else None
         if self.conditional and not self.num_classes:
             raise GanzooError("objective.conditional: the dataset has no class labels")
         if self.pack > 1 and self.conditional:
             raise GanzooError("objective: pack > 1 and conditional: true cannot be combined")
+        if self.top_k < 1 and self.g_loss_uses_real:
+            raise GanzooError("objective.top_k: a relativistic loss pairs every fake with a real score; "
+                              "top_k must be 1")
         if self.batch_size % self.pack:
             raise GanzooError(f"objective.pack: {self.pack} does not divide train.batch_size "
                               f"{self.batch_size}; PacGAN needs whole packs")
@@ -179,7 +89,7 @@ class GANObjective(Objective):
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
 
-    def g_loss(self, fake_out: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def g_loss(self, fake_out: Tensor, real_out: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
 
     # --- shared machinery -------------------------------------------------------------------
@@ -193,7 +103,9 @@ class GANObjective(Objective):
         return info
 
     def critic(self, D: nn.Module, images: Tensor, labels: Tensor | None = None) -> Tensor:
-        """D's output on `images`, packed for PacGAN, with labels when conditional."""
+        """D's output on `images`: augmented (the recipe's augmentation), packed for PacGAN,
+        with labels when conditional."""
+        images = self.augment(images)
         if self.pack > 1:
             n, c, *rest = images.shape
             images = images.reshape(n // self.pack, c * self.pack, *rest)  # consecutive samples share a pack
@@ -209,30 +121,39 @@ class GANObjective(Objective):
     def generate(self, G: nn.Module, z: Tensor, labels: Tensor | None) -> Tensor:
         return G(z, labels) if self.conditional else G(z)
 
-    def loss(self, phase, nets, batch, scratch):
-        G, D = nets["G"], nets["D"]
+    def loss(self, phase, nets, step: StepContext):
         if phase.name == "D":
-            real = batch["image"]
-            real_labels = batch.get("label") if self.conditional else None
-            z, fake_labels = self.latents(G, real.shape[0], real.device)
-            fake = self.generate(G, z, fake_labels)
-            if self.n_critic == 1:  # the G phase uses the same z (and, on one rank, this very graph)
-                scratch["latents"] = (z, fake_labels)
-                if self.reuse_fake:
-                    scratch["fake_for_G"] = fake
-            fake = fake.detach()
-            scratch.update(real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels)
-            return self.d_loss(self.critic(D, real, real_labels), self.critic(D, fake, fake_labels))
-        z, labels = scratch.pop("latents", (None, None))
+            return self.discriminator_loss(nets["G"], nets["D"], step)
+        return self.generator_loss(nets["G"], nets["D"], step)
+
+    def discriminator_loss(self, G: nn.Module, D: nn.Module, step: StepContext):
+        real = step.batch["image"]
+        real_labels = step.batch.get("label") if self.conditional else None
+        z, fake_labels = self.latents(G, real.shape[0], real.device)
+        fake = self.generate(G, z, fake_labels)
+        # the G phase uses the same z (and, on one rank, this very graph)
+        self._for_g = (z, fake_labels, fake if self.reuse_fake else None) if self.n_critic == 1 else None
+        fake = fake.detach()
+        step.real, step.fake, step.real_labels, step.fake_labels = real, fake, real_labels, fake_labels
+        real_out = self.critic(D, real, real_labels)
+        step.real_out = real_out.detach()
+        return self.d_loss(real_out, self.critic(D, fake, fake_labels))
+
+    def generator_loss(self, G: nn.Module, D: nn.Module, step: StepContext):
+        carried, self._for_g = self._for_g, None  # only the first G update reuses D's z
+        z, labels, fake = carried or (None, None, None)
         if z is None:
             z, labels = self.latents(G, self.batch_size // self.world.size, next(G.parameters()).device)
-        fake = scratch.pop("fake_for_G", None)
         if fake is None:
             fake = self.generate(G, z, labels)
         fake_out = self.critic(D, fake, labels)
         if self.top_k < 1:
-            fake_out = self.most_real(fake_out, scratch["epoch"])
-        return self.g_loss(fake_out)
+            fake_out = self.most_real(fake_out, step.epoch)
+        if not self.g_loss_uses_real:
+            return self.g_loss(fake_out)
+        with torch.no_grad():  # D is frozen in this phase; its real scores only shift G's loss
+            real_out = self.critic(D, step.real, step.real_labels)
+        return self.g_loss(fake_out, real_out)
 
     def most_real(self, fake_out: Tensor, epoch: float) -> Tensor:
         """Top-k training: D's outputs on the k fakes it scores most real. The worst fakes'

@@ -8,6 +8,7 @@ A recipe selects one component per slot and gives its options:
     networks:   {G: {name: mlp, ...}, D: {name: mlp, spectral_norm: true}}  # roles come from the objective
     objective:  {name: bce, ...}
     regularizers: [{name: gradient_penalty, weight: 10}]      # optional
+    augmentation: {name: flip}                                # optional: applied to every D input
     optimizers: {G: {name: adam, lr: 2.0e-4}, D: {...}}      # one per trained network
     train:      {batch_size: 100, epochs: 50, ...}           # see TrainSettings
 
@@ -85,8 +86,8 @@ class _TopLevel:
     device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
 
 
-SECTIONS = ("seed", "device", "data", "networks", "objective", "regularizers", "optimizers", "train", "eval",
-            "loggers")
+SECTIONS = ("seed", "device", "data", "networks", "objective", "regularizers", "augmentation", "optimizers", "train",
+            "eval", "loggers")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -118,6 +119,7 @@ class Recipe:
     eval: EvalSettings = EvalSettings()
     metrics: tuple[Choice, ...] = ()
     loggers: tuple[Choice, ...] = ()
+    augmentation: Choice | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -127,6 +129,7 @@ class Recipe:
             "networks": {k: v.to_dict() for k, v in self.networks.items()},
             "objective": self.objective.to_dict(),
             "regularizers": [r.to_dict() for r in self.regularizers],
+            **({"augmentation": self.augmentation.to_dict()} if self.augmentation is not None else {}),
             "optimizers": {k: v.to_dict() for k, v in self.optimizers.items()},
             "train": to_plain(self.train),
             "eval": {**to_plain(self.eval), "metrics": [m.to_dict() for m in self.metrics]},
@@ -264,6 +267,9 @@ def resolve(raw: dict, registry: Registry, source: str = "recipe") -> Recipe:
             raise GanzooError(f"regularizers: expected a list of {{name: ...}} entries, got {raw_regs!r}")
         regularizers = tuple(_choice(registry, "regularizer", r, f"regularizers[{i}]") for i, r in enumerate(raw_regs))
 
+        raw_aug = raw.get("augmentation")
+        augmentation = _choice(registry, "augmentation", raw_aug, "augmentation") if raw_aug is not None else None
+
         raw_opts = _roles(raw.get("optimizers"), "optimizers")
         optimizers = {}
         for role, spec in raw_opts.items():
@@ -300,7 +306,7 @@ def resolve(raw: dict, registry: Registry, source: str = "recipe") -> Recipe:
     except GanzooError as exc:
         raise GanzooError(f"{source}: {exc}") from None
     return Recipe(str(source), top.seed, top.device, data, MappingProxyType(networks), objective, regularizers,
-                  MappingProxyType(optimizers), train, eval_settings, metrics, loggers)
+                  MappingProxyType(optimizers), train, eval_settings, metrics, loggers, augmentation)
 
 
 def find_recipe(arg: str, recipe_dirs: list[Path]) -> Path:
@@ -314,7 +320,7 @@ def find_recipe(arg: str, recipe_dirs: list[Path]) -> Path:
             if candidate.is_file():
                 return candidate
     known = sorted({p.stem for d in recipe_dirs if d.is_dir() for p in d.glob("*.yaml")})
-    hint = f"; built-in recipes: {', '.join(known)}" if known else ""
+    hint = f"; known recipes: {', '.join(known)}" if known else ""
     raise GanzooError(f"{arg}: recipe file not found{hint}{did_you_mean(path.stem, known)}")
 
 
@@ -324,5 +330,54 @@ def load_recipe(arg: str | Path, overrides: tuple[str, ...] | list[str] = (), pl
 
     plugins = plugins or load_plugins()
     path = find_recipe(str(arg), plugins.recipe_dirs())
-    raw = apply_overrides(read_yaml(path), overrides)
-    return resolve(raw, plugins.registry, str(path))
+    from_file = read_yaml(path)
+    try:
+        return resolve(apply_overrides(from_file, overrides), plugins.registry, str(path))
+    except GanzooError as exc:
+        if not overrides:
+            raise
+        try:  # the file alone is fine: the error is in the overrides, so say --set, not the file
+            resolve(from_file, plugins.registry, str(path))
+        except GanzooError:
+            raise exc from None
+        given = " ".join(f"--set {o}" for o in overrides)
+        raise GanzooError(f"{given}: {str(exc).removeprefix(f'{path}: ')}") from None
+
+
+@dataclass(frozen=True)
+class RecipeEntry:
+    name: str
+    path: Path
+    plugin: str
+    package: str
+    version: str
+    description: str
+    status: str  # "ok", or why it cannot be used (a component is missing, its plugin failed)
+
+
+def describe(path: Path) -> str:
+    """The first line of the recipe file's leading comment, or ''."""
+    try:
+        first = next((line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()), "")
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return first.lstrip("#").strip() if first.startswith("#") else ""
+
+
+def list_recipes(plugins) -> list[RecipeEntry]:
+    """Every recipe of the loaded plugins, with whether it resolves; then those a failed plugin
+    would have provided."""
+    out = []
+    for directory, plugin in plugins.recipe_sources:
+        info = plugins.info(plugin)
+        for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else ():
+            try:
+                resolve(read_yaml(path), plugins.registry, path.name)
+                status = "ok"
+            except GanzooError as exc:
+                status = "unavailable: " + str(exc).removeprefix(f"{path.name}: ")[:80]
+            out.append(RecipeEntry(path.stem, path, plugin, info.package, info.version, describe(path), status))
+    for info in plugins.failures:
+        out += [RecipeEntry(name, Path(), info.name, info.package, info.version, "",
+                            f"unavailable: plugin {info.name!r} failed to load") for name in info.recipes]
+    return out

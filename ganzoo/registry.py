@@ -3,52 +3,9 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Any, Callable
 
+from .contract import KINDS, BuildContext, Component  # noqa: F401 - BuildContext: older import path
 from .errors import GanzooError, did_you_mean
-from .options import NoOptions
-
-#: The kinds of component a plugin can add. Each kind's `build` is called as:
-#:   generator, discriminator: build(options, ctx) -> torch.nn.Module
-#:   objective:                build(options, ctx) -> ganzoo.Objective
-#:   dataset:                  build(options, ctx) -> ganzoo.data.Dataset
-#:   optimizer:                build(options, ctx, params) -> torch.optim.Optimizer
-#:   regularizer:              build(options, ctx) -> ganzoo.Regularizer
-#:   metric:                   build(options, ctx) -> ganzoo.evaluation.Metric (its class has `goals`)
-#:   features:                 build(options, ctx) -> ganzoo.features.FeatureNet
-#:   logger:                   build(options, ctx) -> ganzoo.loggers.Logger
-KINDS = ("generator", "discriminator", "objective", "regularizer", "dataset", "optimizer", "metric", "features",
-         "logger")
-
-
-@dataclass(frozen=True)
-class Component:
-    """A named, buildable part that a recipe can select.
-
-    kind:    one of KINDS.
-    name:    the name recipes use (unique within its kind).
-    build:   factory; its signature depends on the kind (see KINDS above).
-    options: a frozen dataclass whose fields are the recipe keys this component takes.
-    help:    one line for `ganzoo list`.
-    """
-
-    kind: str
-    name: str
-    build: Callable[..., Any]
-    options: type = NoOptions
-    help: str = ""
-
-
-@dataclass(frozen=True)
-class BuildContext:
-    """What is known when components are built: the device, the data, the whole recipe, and
-    the data-parallel world (rank and number of ranks; one rank unless run under torchrun)."""
-
-    device: Any
-    recipe: Any
-    data: Any = None  # ganzoo.data.DataInfo once the dataset is built
-    world: Any = None  # ganzoo.distributed.World
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -63,12 +20,7 @@ class Registry:
     tables: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
 
     def add(self, component: Component, plugin: str, package: str, version: str) -> None:
-        if not isinstance(component, Component):
-            raise GanzooError(f"plugin {plugin!r} ({package}): ganzoo_add_components returned "
-                              f"{type(component).__name__}, expected ganzoo.Component")
-        if component.kind not in self.tables:
-            raise GanzooError(f"plugin {plugin!r} ({package}): component {component.name!r} has unknown kind "
-                              f"{component.kind!r}; allowed: {', '.join(self.tables)}")
+        """Add a checked component (see ganzoo.plugins); a name taken in its kind is fatal."""
         table = self.tables[component.kind]
         if component.name in table:
             other = table[component.name]

@@ -152,15 +152,21 @@ train:
   checkpoint_every: 1000
 '''
 
-TEST = '''"""Trains the plugin's recipe for a few steps (needs GANZOO_DATA pointing at MNIST)."""
-from ganzoo.cli import main
+TEST = '''"""The plugin's components load, and its recipe trains a few steps (skipped without MNIST files)."""
+from ganzoo import testing
+
+
+def test_components_are_registered():
+    code, out, err = testing.run_cli("list", "--plugin", "{name}")
+    assert code == 0, err
+    assert "{name}_mlp" in out and "{name}_logistic" in out
 
 
 def test_recipe_trains(tmp_path):
-    out = tmp_path / "run"
-    code = main(["run", "{name}_mnist", "--out", str(out), "--set", "train.steps=5", "--set", "train.log_every=5"])
-    assert code == 0
-    assert (out / "samples" / "step-00000005.png").is_file()
+    testing.require_data()
+    run = testing.train("{name}_mnist", steps=5, out=tmp_path / "run")
+    assert run.step == 5
+    assert (tmp_path / "run" / "samples" / "step-00000005.png").is_file()
 '''
 
 README = '''# ganzoo-{dist}

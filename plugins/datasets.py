@@ -7,8 +7,7 @@ from typing import Literal
 
 import torch
 
-from ganzoo import Component, hookimpl, option
-from ganzoo.data import FASHION_MNIST, MNIST, DeviceDataset, IdxSource, load_idx_images
+from ganzoo import FASHION_MNIST, MNIST, Component, DeviceDataset, IdxSource, hookimpl, load_idx_images, option
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Built-in loggers: TensorBoard (the default), Weights & Biases and MLflow (optional extras).
 
-W&B and MLflow are installed only on request (pip install "ganzoo[wandb]" / "ganzoo[mlflow]");
-selecting one that is not installed is a one-line error naming the extra.
+Each is a Logger (ganzoo.contract): for the run's duration the loop registers it as a plugin,
+so it receives the training notification hooks. W&B and MLflow are installed only on request
+(pip install "ganzoo[wandb]" / "ganzoo[mlflow]"); selecting one that is not installed is a
+one-line error naming the extra.
 """
 from __future__ import annotations
 
@@ -9,8 +11,13 @@ import importlib
 from dataclasses import dataclass
 from typing import Literal
 
-from ganzoo import Component, GanzooError, NoOptions, hookimpl, option
-from ganzoo.loggers import Logger, flatten
+from ganzoo import Component, GanzooError, Logger, NoOptions, hookimpl, option
+from ganzoo import flatten as flatten_keys
+
+
+def flatten(recipe: dict) -> dict:
+    """The recipe as flat {"a.b": value} with lists as strings (hyperparameter tables want scalars)."""
+    return {k: str(v) if isinstance(v, (list, tuple)) else v for k, v in flatten_keys(recipe).items()}
 
 
 def _require(module: str, extra: str):

@@ -3,6 +3,7 @@
 lsgan  least squares (Mao et al. 2017): D: ½E[(D(x)-b)²] + ½E[(D(G(z))-a)²]; G: ½E[(D(G(z))-c)²]
 hinge  (Lim & Ye 2017; Miyato et al. 2018): D: E[relu(1-D(x))] + E[relu(1+D(G(z)))]; G: -E[D(G(z))]
 r1     (Mescheder et al. 2018): + γ/2 E‖∇D(x_real)‖², optionally lazy (every k steps, scaled by k)
+r2     the same on the fakes: + γ/2 E‖∇D(x_fake)‖²
 """
 from __future__ import annotations
 
@@ -50,22 +51,39 @@ class Hinge(GANObjective):
 
 
 @dataclass(frozen=True)
-class R1Options:
-    gamma: float = option(10.0, "weight γ of γ/2·E‖∇D(x_real)‖²", min=0)
+class ZeroCentredOptions:
+    gamma: float = option(10.0, "weight γ of γ/2·E‖∇D(x)‖²", min=0)
     every: int = option(1, "lazy regularisation: apply every k steps, scaled by k (StyleGAN2 uses 16)", min=1)
     network: str = option("D", "the discriminator role to regularise")
 
 
-class R1(Regularizer):
-    def __init__(self, options: R1Options, ctx):
+class ZeroCentredPenalty(Regularizer):
+    """γ/2·E‖∇D(x)‖² on the D phase's real images (R1) or its fakes (R2): a zero-centred
+    gradient penalty; R3GAN (Huang et al. 2024) uses both."""
+
+    on = "real"
+
+    def __init__(self, options: ZeroCentredOptions, ctx):
         self.gamma, self.every, self.network = options.gamma, options.every, options.network
 
-    def penalty(self, objective, nets, scratch):
-        real = scratch["real"].detach().requires_grad_(True)
-        out = objective.critic(nets[self.network], real, scratch.get("real_labels"))
-        (grad,) = torch.autograd.grad(out.sum(), real, create_graph=True)
-        r1 = 0.5 * self.gamma * grad.pow(2).reshape(out.shape[0], -1).sum(1).mean()
-        return r1 * self.every, {f"{self.network}/r1": r1}
+    def penalty(self, objective, nets, step):
+        images, labels = (step.real, step.real_labels) if self.on == "real" else (step.fake, step.fake_labels)
+        x = images.detach().requires_grad_(True)
+        out = objective.critic(nets[self.network], x, labels)
+        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+        value = 0.5 * self.gamma * grad.pow(2).reshape(out.shape[0], -1).sum(1).mean()
+        return value * self.every, {f"{self.network}/{self.name}": value}
+
+
+class R1(ZeroCentredPenalty):
+    on, name = "real", "r1"
+
+
+class R2(ZeroCentredPenalty):
+    on, name = "fake", "r2"
+
+
+R1Options = ZeroCentredOptions  # the older name
 
 
 @hookimpl
@@ -73,5 +91,7 @@ def ganzoo_add_components():
     return [
         Component("objective", "lsgan", LSGAN, LSGANOptions, "least-squares GAN loss, a=0 b=1 c=1 (Mao et al. 2017)"),
         Component("objective", "hinge", Hinge, GANOptions, "hinge loss (Lim & Ye 2017; SNGAN, Miyato et al. 2018)"),
-        Component("regularizer", "r1", R1, R1Options, "R1 gradient penalty on real data (Mescheder et al. 2018)"),
+        Component("regularizer", "r1", R1, ZeroCentredOptions, "R1 gradient penalty on real data (Mescheder et al. 2018)"),
+        Component("regularizer", "r2", R2, ZeroCentredOptions,
+                  "R2 gradient penalty on generated data (Mescheder et al. 2018; R3GAN, Huang et al. 2024)"),
     ]

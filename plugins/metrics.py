@@ -7,18 +7,20 @@ Scores (see ganzoo.metrics for the maths):
   precision_recall    k-NN manifolds, k = 3 (Kynkäänniemi et al. 2019)
   stacked_mnist_modes modes out of 1000 and KL to uniform, 26k samples (VEEGAN / PacGAN protocol)
   modes_2d            modes, % high-quality samples, reverse KL, 2,500 samples (PacGAN protocol)
-Feature networks: mnist_lenet, fashion_lenet (trained by ganzoo, cached), inception_v3 (local file).
+Feature network: inception_v3 (local file); the LeNet classifiers are in ganzoo_plugins.classifiers.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from ganzoo import Component, GanzooError, NoOptions, __version__, hookimpl, option
-from ganzoo import metrics as M
-from ganzoo.evaluation import Metric
-from ganzoo.features import InceptionFeatures, load_classifier
+from ganzoo import (Component, FeatureNet, GanzooError, Metric, __version__, fid, hookimpl, inception_score, kid,
+                    modes_2d, option, precision_recall, stacked_mnist_modes)
 
 
 def _fingerprint(ev, features: str | None, **counts) -> dict:
@@ -28,11 +30,45 @@ def _fingerprint(ev, features: str | None, **counts) -> dict:
 
 # --- feature networks -------------------------------------------------------------------------------
 
-def _classifier(dataset: str):
-    def build(options, ctx):
-        root = getattr(ctx.recipe.data.options, "root", None) if ctx.recipe is not None else None
-        return load_classifier(dataset, ctx.device, root=root)
-    return build
+class InceptionFeatures(FeatureNet):
+    """torchvision's Inception-v3, pool3 (2048-d) features, from a weights file the user names."""
+
+    layer = "pool3 (2048-d)"
+
+    def __init__(self, weights: str, device, batch_size: int = 100):
+        import torchvision
+
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise GanzooError(f"features inception_v3: weights file {path} not found; ganzoo downloads nothing. "
+                              "Save torchvision's Inception-v3 ImageNet weights (inception_v3_google-0cc3c7bd.pth) "
+                              "there, or pass its path as `weights`")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise GanzooError(f"{path}: unreadable weights ({str(exc).splitlines()[0][:120]})") from None
+        net = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as exc:
+            raise GanzooError(f"{path}: not torchvision Inception-v3 weights ({str(exc).splitlines()[0][:120]})") \
+                from None
+        net.fc = nn.Identity()
+        self.net = net.to(device).eval()
+        self.device, self.batch_size = device, batch_size
+        self.name = "inception_v3"
+        self.weights_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    @torch.no_grad()
+    def features(self, images):
+        out = []
+        for i in range(0, len(images), self.batch_size):
+            x = images[i:i + self.batch_size].to(self.device, torch.float32)
+            if x.shape[1] == 1:
+                x = x.expand(-1, 3, -1, -1)
+            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+            out.append(self.net(x))  # [-1, 1] input, as torchvision's transform_input=False expects
+        return torch.cat(out)
 
 
 @dataclass(frozen=True)
@@ -60,12 +96,12 @@ class FID(Metric):
     def __call__(self, ev):
         fake = ev.features(self.o.features, "fake", self.o.samples)
         real = ev.features(self.o.features, self.o.reference, self.o.reference_samples)
-        return {"fid": M.fid(fake, real)}
+        return {"fid": fid(fake, real)}
 
     def floor(self, ev):  # real training images against the reference split
         train = ev.features(self.o.features, "train", self.o.samples)
         real = ev.features(self.o.features, self.o.reference, self.o.reference_samples)
-        return {"fid_floor": M.fid(train, real)}
+        return {"fid_floor": fid(train, real)}
 
     def fingerprint(self, ev):
         return _fingerprint(ev, self.o.features, samples=self.o.samples, reference=self.o.reference,
@@ -88,7 +124,7 @@ class KID(FID):
     def _kid(self, ev, source):
         a = ev.features(self.o.features, source, self.o.samples)
         b = ev.features(self.o.features, self.o.reference, self.o.reference_samples)
-        return M.kid(a, b, self.o.subsets, self.o.subset_size, torch.Generator().manual_seed(ev.seed))
+        return kid(a, b, self.o.subsets, self.o.subset_size, torch.Generator().manual_seed(ev.seed))
 
     def __call__(self, ev):
         mean, std = self._kid(ev, "fake")
@@ -115,7 +151,7 @@ class PrecisionRecall(FID):
     def _pr(self, ev, source):
         a = ev.features(self.o.features, source, self.o.samples)
         b = ev.features(self.o.features, self.o.reference, self.o.reference_samples)
-        return M.precision_recall(a, b, self.o.k)
+        return precision_recall(a, b, self.o.k)
 
     def __call__(self, ev):
         precision, recall = self._pr(ev, "fake")
@@ -145,7 +181,7 @@ class InceptionScore(Metric):
         self.o = o
 
     def _score(self, ev, images):
-        return M.inception_score(ev.feature_net(self.o.features).probabilities(images).cpu(), self.o.splits)
+        return inception_score(ev.feature_net(self.o.features).probabilities(images).cpu(), self.o.splits)
 
     def __call__(self, ev):
         mean, std = self._score(ev, ev.fake(self.o.samples))
@@ -175,7 +211,7 @@ class StackedMNISTModes(Metric):
             raise GanzooError(f"stacked_mnist_modes needs 3-channel images, got shape {tuple(images.shape[1:])}")
         net = ev.feature_net(self.o.features)
         digits = torch.stack([net.predict(images[:, c:c + 1]).cpu() for c in range(3)], dim=1)
-        modes, kl = M.stacked_mnist_modes(digits)
+        modes, kl = stacked_mnist_modes(digits)
         return {"modes": float(modes), "kl": kl}
 
     def __call__(self, ev):
@@ -202,9 +238,9 @@ class Modes2D(Metric):
 
     def _score(self, ev, points):
         info = ev.data_info
-        if not info.centers:
+        if "centers" not in info.extras:
             raise GanzooError("modes_2d needs a 2D mixture dataset (ring2d or grid2d)")
-        modes, hq, kl = M.modes_2d(points, torch.tensor(info.centers), info.center_std)
+        modes, hq, kl = modes_2d(points, torch.tensor(info.extras["centers"]), info.extras["center_std"])
         return {"modes": float(modes), "hq": hq, "reverse_kl": kl}
 
     def __call__(self, ev):
@@ -214,17 +250,14 @@ class Modes2D(Metric):
         return {f"{k}_floor": v for k, v in self._score(ev, ev.real("test", self.o.samples)).items()}
 
     def fingerprint(self, ev):
-        return {"samples": self.o.samples, "modes": len(ev.data_info.centers), "std": ev.data_info.center_std,
+        return {"samples": self.o.samples, "modes": len(ev.data_info.extras["centers"]),
+                "std": ev.data_info.extras["center_std"],
                 "high_quality": "within 3 std of the nearest mode", "ganzoo": __version__}
 
 
 @hookimpl
 def ganzoo_add_components():
     return [
-        Component("features", "mnist_lenet", _classifier("mnist"), NoOptions,
-                  "LeNet MNIST classifier trained by ganzoo (>= 99% test accuracy); 128-d penultimate features"),
-        Component("features", "fashion_lenet", _classifier("fashion_mnist"), NoOptions,
-                  "LeNet Fashion-MNIST classifier trained by ganzoo (>= 90%); 128-d penultimate features"),
         Component("features", "inception_v3", lambda o, ctx: InceptionFeatures(o.weights, ctx.device),
                   InceptionOptions, "Inception-v3 pool3 features from a local weights file"),
         Component("metric", "fid", FID, FIDOptions, "Fréchet distance on a feature network (Heusel et al. 2017)"),

@@ -8,19 +8,33 @@ networks   mlp2d: G with 4 hidden layers of 400 ReLU units and BatchNorm, z ~ N(
            Both initialised as PacGAN's code does: weights N(0, 0.02), biases 0, and no bias
            on the G layers that BatchNorm follows.
 PacGAN's batch of 100 is 100 *packs*: with `pack: m` set train.batch_size to 100·m.
-Samples are drawn as scatter plots over the true modes; score them with `modes_2d`.
+Samples are drawn as scatter plots over the true modes (hook ganzoo_save_samples); score them
+with `modes_2d`.
 """
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import nn
 
-from ganzoo import Component, hookimpl, option
-from ganzoo.data import DeviceDataset
-from ganzoo.metrics import grid_centers, ring_centers
+from ganzoo import Component, DeviceDataset, hookimpl, option
+
+
+def ring_centers(modes: int = 8, radius: float = 1.0) -> torch.Tensor:
+    """`modes` distinct angles 2πi/modes (not linspace(0, 2π, modes), which repeats 0 = 2π)."""
+    angles = torch.arange(modes, dtype=torch.float64) * (2 * math.pi / modes)
+    return torch.stack([radius * torch.cos(angles), radius * torch.sin(angles)], dim=1)
+
+
+def grid_centers(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
+    """A side x side grid centred on 0 (float64)."""
+    coords = (torch.arange(side, dtype=torch.float64) - (side - 1) / 2) * spacing
+    return torch.cartesian_prod(coords, coords)
 
 
 @dataclass(frozen=True)
@@ -35,8 +49,9 @@ def _mixture(centers: torch.Tensor, std: float):
         g = torch.Generator().manual_seed(o.data_seed + (1000 if o.split == "test" else 0))
         which = torch.randint(0, len(centers), (o.points,), generator=g)
         points = (centers[which] + std * torch.randn(o.points, 2, generator=g, dtype=torch.float64)).float()
+        extras = {"centers": tuple(map(tuple, centers.tolist())), "center_std": std}  # for modes_2d and plots
         return DeviceDataset(points, which, ctx.recipe.train.batch_size, ctx.device, seed=ctx.recipe.seed + 1,
-                             centers=tuple(map(tuple, centers.tolist())), center_std=std)
+                             extras=extras)
     return build
 
 
@@ -108,6 +123,49 @@ class MaxoutDiscriminator(nn.Module):
 
     def forward(self, x):
         return self.net(x.flatten(1))
+
+
+def save_scatter(points: torch.Tensor, path: Path, centers=None, std: float | None = None,
+                 size: int = 480) -> Path:
+    """2D samples (blue) over the true modes (red circles of 3 std) as a PNG."""
+    from PIL import Image, ImageDraw
+
+    pts = points.detach().float().cpu()
+    ref = torch.tensor(centers, dtype=torch.float32) if centers is not None else pts
+    lo = torch.minimum(ref.min(0).values, torch.tensor([-1.0, -1.0])) if len(ref) else torch.tensor([-1.0, -1.0])
+    hi = torch.maximum(ref.max(0).values, torch.tensor([1.0, 1.0])) if len(ref) else torch.tensor([1.0, 1.0])
+    margin = (hi - lo) * 0.15 + 0.1
+    lo, hi = lo - margin, hi + margin
+    scale = (size - 1) / (hi - lo)
+
+    def to_pixel(p):
+        return float((p[0] - lo[0]) * scale[0]), float((hi[1] - p[1]) * scale[1])
+
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    for p in pts:
+        x, y = to_pixel(p)
+        draw.ellipse((x - 1, y - 1, x + 1, y + 1), fill=(40, 90, 200))
+    if centers is not None:
+        r = float(3 * (std or 0.0) * scale[0])
+        for c in ref:
+            x, y = to_pixel(c)
+            draw.ellipse((x - max(r, 3), y - max(r, 3), x + max(r, 3), y + max(r, 3)), outline=(220, 30, 30), width=2)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    image.save(tmp, format="png")
+    os.replace(tmp, path)
+    return path
+
+
+@hookimpl
+def ganzoo_save_samples(samples, path, info, nrow):
+    """2D points (N, 2): a scatter plot over the data's modes; anything else is not ours."""
+    if samples.dim() != 2 or samples.shape[1] != 2:
+        return None
+    return save_scatter(samples, path, info.extras.get("centers") if info else None,
+                        info.extras.get("center_std") if info else None)
 
 
 @hookimpl

@@ -58,11 +58,11 @@ class GradientPenalty(Regularizer):
     def __init__(self, options: GradientPenaltyOptions, ctx):
         self.weight, self.center, self.network = options.weight, options.center, options.network
 
-    def penalty(self, objective, nets, scratch):
-        real, fake = scratch["real"].detach(), scratch["fake"].detach()
+    def penalty(self, objective, nets, step):
+        real, fake = step.real.detach(), step.fake.detach()
         eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
         x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-        out = objective.critic(nets[self.network], x_hat, scratch.get("real_labels"))
+        out = objective.critic(nets[self.network], x_hat, step.real_labels)
         (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
         norms = grad.reshape(out.shape[0], -1).norm(2, dim=1)  # one norm per (packed) critic input
         gp = self.weight * (norms - self.center).pow(2).mean()

@@ -57,7 +57,7 @@ def mnist_classifier(data_root, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     previous = os.environ.get("GANZOO_CACHE")
     os.environ["GANZOO_CACHE"] = str(cache)
-    from ganzoo.features import train_classifier
+    from ganzoo_plugins.classifiers import train_classifier
 
     record = train_classifier("mnist", root=str(data_root))
     yield record

@@ -25,8 +25,8 @@ def recipe_with(tmp_path, old: str, new: str) -> Path:
     ("missing file", lambda t: t / "nope.yaml", "nope.yaml: recipe file not found"),
     ("invalid yaml", lambda t: write(t, "data: {name: mnist\ntrain: [\n"), "invalid YAML at line"),
     ("unknown top-level key", lambda t: recipe_with(t, "seed: 0", "seeed: 0"),
-     "seeed: unknown top-level key; allowed: seed, device, data, networks, objective, regularizers, optimizers, "
-     "train, eval, loggers "
+     "seeed: unknown top-level key; allowed: seed, device, data, networks, objective, regularizers, augmentation, "
+     "optimizers, train, eval, loggers "
      "(did you mean 'seed'?)"),
     ("unknown nested key", lambda t: recipe_with(t, "hidden: 256}\n  D", "hiden: 256}\n  D"),
      "networks.G.hiden: unknown key; allowed: ema_decay, hidden, latent_dim, spectral_norm (did you mean 'hidden'?)"),

@@ -12,7 +12,8 @@ from conftest import RECIPES, quick
 from ganzoo import GanzooError
 from ganzoo.loop import make_scheduler
 from ganzoo.recipe import OptimizerSettings
-from ganzoo_plugins.cyclegan import CycleGANObjective, CycleGANOptions, FolderDataset, ImagePool
+from ganzoo_plugins.cyclegan import CycleGANObjective, CycleGANOptions, ImagePool
+from ganzoo_plugins.image_to_image import FolderDataset
 
 
 def test_digit_task_trains_in_the_shared_loop_and_writes_grids_and_metrics(cli, tmp_path, mnist_classifier):

@@ -7,7 +7,7 @@ import torch
 
 from conftest import RECIPES, quick
 from ganzoo.data import MNIST, load_idx_images
-from ganzoo.features import load_classifier
+from ganzoo_plugins.classifiers import load_classifier
 
 
 def test_mnist_classifier_reaches_99_percent_in_under_3_minutes(mnist_classifier):

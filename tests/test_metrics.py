@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ganzoo import metrics as M
+from ganzoo_plugins.toy2d import grid_centers, ring_centers
 
 
 def test_fid_agrees_with_pytorch_fid_and_the_closed_form():
@@ -67,7 +68,7 @@ def test_stacked_mnist_mode_counts():
     assert M.stacked_mnist_modes(half) == (500, pytest.approx(math.log(2)))
 
 
-@pytest.mark.parametrize("centers, std, modes", [(M.ring_centers(8), 0.01, 8), (M.grid_centers(5), 0.05, 25)])
+@pytest.mark.parametrize("centers, std, modes", [(ring_centers(8), 0.01, 8), (grid_centers(5), 0.05, 25)])
 def test_modes_2d_on_the_true_mixture_and_on_a_collapsed_one(centers, std, modes):
     assert len(torch.unique(centers, dim=0)) == modes  # 8 distinct angles, not linspace's 7
     g = torch.Generator().manual_seed(0)

@@ -6,12 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from ganzoo import GANOptions
-from ganzoo.data import DataInfo
+from ganzoo import DataInfo, GANOptions, StepContext
 from ganzoo.ema import EMA
 from ganzoo.loop import add_spectral_norm, make_scheduler
 from ganzoo.recipe import OptimizerSettings
-from ganzoo_plugins.losses import R1, LSGAN, Hinge, LSGANOptions, R1Options
+from ganzoo_plugins.losses import R1, R2, LSGAN, Hinge, LSGANOptions, ZeroCentredOptions
 from ganzoo_plugins.vanilla import BCEObjective, BCEOptions
 from ganzoo_plugins.wgan import (ClipOptions, GradientPenalty, GradientPenaltyOptions, Wasserstein,
                                  WassersteinOptions, WeightClip)
@@ -80,21 +79,52 @@ def test_gradient_penalty_and_r1_of_a_linear_critic():
     w = torch.tensor([3.0, 0.0, 4.0, 0.0])  # ‖w‖ = 5
     nets = {"D": LinearCritic(w)}
     objective = Wasserstein(WassersteinOptions(), ctx())
-    scratch = {"real": torch.randn(4, 1, 2, 2), "fake": torch.randn(4, 1, 2, 2), "real_labels": None}
-    gp, terms = GradientPenalty(GradientPenaltyOptions(weight=10.0), ctx()).penalty(objective, nets, scratch)
+    step = StepContext(0, 0.0, real=torch.randn(4, 1, 2, 2), fake=torch.randn(4, 1, 2, 2))
+    gp, terms = GradientPenalty(GradientPenaltyOptions(weight=10.0), ctx()).penalty(objective, nets, step)
     assert gp.item() == pytest.approx(10.0 * (5 - 1) ** 2)
     assert gp.requires_grad  # it trains D (through the double backward)
-    r1, _ = R1(R1Options(gamma=2.0, every=4), ctx()).penalty(objective, nets, scratch)
-    assert r1.item() == pytest.approx(2.0 / 2 * 25 * 4)  # γ/2·‖w‖², scaled by `every`
+    r1, terms = R1(ZeroCentredOptions(gamma=2.0, every=4), ctx()).penalty(objective, nets, step)
+    assert r1.item() == pytest.approx(2.0 / 2 * 25 * 4) and "D/r1" in terms  # γ/2·‖w‖², scaled by `every`
+    r2, terms = R2(ZeroCentredOptions(gamma=2.0), ctx()).penalty(objective, nets, step)
+    assert r2.item() == pytest.approx(2.0 / 2 * 25) and "D/r2" in terms
+
+
+class TanhCritic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 1).double()
+
+    def forward(self, x):
+        return torch.tanh(self.lin(x.flatten(1))).pow(2)
+
+
+@pytest.mark.parametrize("penalty", [R1, R2])
+def test_zero_centred_penalties_double_backward_matches_gradcheck(penalty):
+    # The penalty's gradient w.r.t. D's weights goes through a double backward; gradcheck
+    # compares it with finite differences on a tiny nonlinear critic.
+    torch.manual_seed(0)
+    D = TanhCritic()
+    objective = Wasserstein(WassersteinOptions(), ctx())
+    images = torch.randn(3, 1, 2, 2, dtype=torch.float64)
+    step = StepContext(0, 0.0, real=images, fake=images.flip(0))
+    reg = penalty(ZeroCentredOptions(gamma=3.0), ctx())
+
+    def value(weight, bias):
+        D.lin.weight, D.lin.bias = weight, bias  # plain tensors in place of the parameters
+        return reg.penalty(objective, {"D": D}, step)[0]
+
+    w, b = D.lin.weight.detach().clone(), D.lin.bias.detach().clone()
+    del D.lin.weight, D.lin.bias
+    assert torch.autograd.gradcheck(value, (w.requires_grad_(), b.requires_grad_()))
 
 
 def test_gradient_penalty_norms_are_taken_per_pack():
     # PacGAN with pack 2: D sees 2 stacked samples, so one gradient norm per pack of two.
     w = torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])  # ‖w‖ = √2 over the stacked input
     objective = Wasserstein(WassersteinOptions(pack=2), ctx(batch_size=4))
-    scratch = {"real": torch.randn(4, 1, 2, 2), "fake": torch.randn(4, 1, 2, 2), "real_labels": None}
+    step = StepContext(0, 0.0, real=torch.randn(4, 1, 2, 2), fake=torch.randn(4, 1, 2, 2))
     gp, _ = GradientPenalty(GradientPenaltyOptions(weight=1.0), ctx()).penalty(
-        objective, {"D": LinearCritic(w)}, scratch)
+        objective, {"D": LinearCritic(w)}, step)
     assert gp.item() == pytest.approx((math.sqrt(2) - 1) ** 2, rel=1e-5)
 
 
@@ -108,8 +138,8 @@ def test_top_k_generator_update_uses_only_the_fakes_d_scores_most_real():
         fake = torch.zeros(4, 1, 2, 2)
         fake[:, 0, 0, 0] = pixels
         fake.requires_grad_(True)
-        scratch = {"fake_for_G": fake, "latents": (torch.zeros(4, 2), None), "epoch": epoch}
-        loss, _ = hinge.loss(hinge.phases[1], nets, None, scratch)
+        hinge._for_g = (torch.zeros(4, 2), None, fake)  # what the D phase hands over: z, labels, fakes
+        loss, _ = hinge.loss(hinge.phases[1], nets, StepContext(0, epoch))
         assert loss.item() == pytest.approx(-(pixels[kept] + 0.3).mean().item())
         loss.backward()
         assert torch.nonzero(fake.grad[:, 0, 0, 0]).flatten().tolist() == kept

@@ -1,4 +1,4 @@
-"""Issue 8's new-user path: report, TensorBoard, the Python API, a scaffolded plugin, the docs."""
+"""A new user's path: report, TensorBoard, the Python API, a scaffolded plugin, the docs."""
 import doctest
 import os
 import re
@@ -76,7 +76,7 @@ def test_scaffolded_plugin_installs_lists_and_trains(tmp_path, data_root):
     env = {"PYTHONPATH": str(site), "GANZOO_DATA": str(data_root)}
     listed = run_subprocess("list", "--pattern", "my_gan*", env=env)
     assert listed.returncode == 0
-    rows = [line.split()[:4] for line in listed.stdout.splitlines()[1:]]
+    rows = [line.split()[:4] for line in listed.stdout.split("\n\n")[0].splitlines()[1:]]
     assert ["generator", "my_gan_mlp", "my_gan", "ganzoo-my-gan"] in rows
     assert {r[0] for r in rows} == {"generator", "discriminator", "objective"}
     run = tmp_path / "run"
