@@ -30,8 +30,10 @@ _LAZY = {
     "kl_to_uniform": "metrics", "stacked_mnist_modes": "metrics", "modes_2d": "metrics",
     # feature networks' files: the cache folder, weights hashes, atomic writes
     "cache_dir": "features", "weights_hash": "features", "save_atomic": "checkpoint",
-    # the run the notification hooks receive, and recipe values flattened to "a.b" keys
-    "Run": "loop", "flatten": "options", "to_plain": "options",
+    # the run the notification hooks receive; a run's checkpoint with its networks rebuilt
+    "Run": "loop", "load_checkpoint": "api",
+    # recipe values flattened to "a.b" keys, and dataclasses to plain values
+    "flatten": "options", "to_plain": "options",
 }
 
 

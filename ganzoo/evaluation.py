@@ -7,14 +7,13 @@ own: evaluating never touches the training random state.
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
 
 import torch
 from torch import Tensor
 
 from .contract import Metric  # noqa: F401 - its older import path
 from .errors import GanzooError
-from .registry import BuildContext
+from .contract import BuildContext
 
 
 class EvalContext:

@@ -10,7 +10,6 @@ import hashlib
 import os
 from pathlib import Path
 
-from .contract import FeatureNet  # noqa: F401 - its older import path
 
 
 def cache_dir() -> Path:

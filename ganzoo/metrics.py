@@ -5,7 +5,6 @@ Everything here is independent of networks and runs: the metric components in
 """
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np

@@ -4,8 +4,9 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from .contract import KINDS, BuildContext, Component  # noqa: F401 - BuildContext: older import path
+from .contract import KINDS, Component
 from .errors import GanzooError, did_you_mean
+
 
 @dataclass(frozen=True)
 class Entry:

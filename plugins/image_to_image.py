@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganzoo import (FASHION_MNIST, MNIST, Command, Component, DataInfo, Dataset, DeviceDataset, GanzooError, Metric,
-                    __version__, fid, hookimpl, list_images, load_idx_images, load_image, option)
+                    __version__, fid, hookimpl, list_images, load_checkpoint, load_idx_images, load_image, option)
 
 FOLDER_LAYOUT = "expected trainA/, trainB/, testA/, testB/ under data.root"
 
@@ -407,8 +407,6 @@ def _translate_arguments(parser) -> None:
 
 def _translate(args) -> int:
     from torchvision.transforms import functional as TF
-
-    from ganzoo.api import load_checkpoint
 
     files = list_images(Path(args.input))
     loaded = load_checkpoint(args.run_dir, args.checkpoint, args.device)

@@ -10,9 +10,11 @@ from ganzoo.data import MNIST, load_idx_images
 from ganzoo_plugins.classifiers import load_classifier
 
 
-def test_mnist_classifier_reaches_99_percent_in_under_3_minutes(mnist_classifier):
+def test_mnist_classifier_reaches_99_percent(mnist_classifier):
+    # its training time is a benchmark figure (docs/results.md), not a test: the bound only
+    # catches a training that went badly wrong
     assert mnist_classifier["test_accuracy"] >= 0.99
-    assert mnist_classifier["seconds"] < 180
+    assert mnist_classifier["seconds"] < 900
 
 
 def test_scores_during_training_and_ganzoo_eval_agree(cli, tmp_path, mnist_classifier):
