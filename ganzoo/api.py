@@ -66,7 +66,7 @@ def _overrides(overrides: dict) -> list[str]:
 
 
 def train(recipe: str | Path, out: str | Path | None = None, progress: bool = False, **overrides) -> RunHandle:
-    """Train a recipe (a path or a built-in name) with overrides, e.g.
+    """Train a recipe (a path, or a name from `ganzoo recipe list`) with overrides, e.g.
     ``ganzoo.train("dcgan_mnist", **{"train.steps": 500})`` or ``train__steps=500``.
 
     Bad recipes raise ganzoo.GanzooError with the same one-line message the CLI prints."""

@@ -28,7 +28,7 @@ def _parser(plugins=None) -> argparse.ArgumentParser:
                         help="override a recipe key, value parsed as YAML (repeatable), e.g. train.steps=1000")
 
     run = sub.add_parser("run", help="train a recipe")
-    run.add_argument("recipe", help="recipe file, or the name of a built-in recipe")
+    run.add_argument("recipe", help="recipe file, or the name of a recipe a plugin provides (ganzoo recipe list)")
     overrides(run)
     run.add_argument("--out", metavar="DIR", help="run directory (default: runs/<recipe>-<timestamp>)")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import torch
+from PIL import Image
+
+from ganzoo.testing import quick, run_subprocess  # noqa: F401 - the tests import them from here
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
@@ -34,23 +36,6 @@ def cli(capsys, data_root):
     return run
 
 
-def run_subprocess(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):
-    """Run the real `ganzoo` console script (or python -m) in a subprocess."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "ganzoo", *map(str, args)], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=timeout)
-
-
-def quick(steps: int = 20, **extra) -> list[str]:
-    """--set overrides for a short run that logs, samples and checkpoints at the end."""
-    sets = {"train.steps": steps, "train.log_every": 10, "train.sample_every": 10_000,
-            "train.checkpoint_every": 10_000, "train.grid_size": 16, **extra}
-    out = []
-    for k, v in sets.items():
-        out += ["--set", f"{k}={v}"]
-    return out
-
-
 @pytest.fixture(scope="session")
 def mnist_classifier(data_root, tmp_path_factory):
     """The MNIST classifier, trained once per test session into a private cache (GANZOO_CACHE)."""
@@ -65,3 +50,18 @@ def mnist_classifier(data_root, tmp_path_factory):
         os.environ.pop("GANZOO_CACHE", None)
     else:
         os.environ["GANZOO_CACHE"] = previous
+
+
+def make_tree(root: Path, missing: str | None = None) -> Path:
+    """trainA/trainB of small PNGs: odd sizes, RGB and greyscale mixed."""
+    g = torch.Generator().manual_seed(0)
+    for domain, count in (("trainA", 5), ("trainB", 3), ("testA", 2), ("testB", 2)):
+        if domain == missing:
+            continue
+        (root / domain).mkdir(parents=True)
+        for i in range(count):
+            w, h = 33 + 7 * i, 41 - 3 * i
+            mode = "RGB" if i % 2 else "L"
+            pixels = torch.randint(0, 256, (h, w, 3) if mode == "RGB" else (h, w), generator=g, dtype=torch.uint8)
+            Image.fromarray(pixels.numpy(), mode).save(root / domain / f"img{i}.png")
+    return root

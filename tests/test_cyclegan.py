@@ -1,15 +1,13 @@
 """CycleGAN: the digit task in the shared loop, folder datasets, the pool, identity loss, errors."""
 import json
 import os
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 from PIL import Image
 
-from conftest import RECIPES, quick
-from ganzoo import GanzooError
+from conftest import RECIPES, make_tree, quick
 from ganzoo.loop import make_scheduler
 from ganzoo.recipe import OptimizerSettings
 from ganzoo_plugins.cyclegan import CycleGANObjective, CycleGANOptions, ImagePool
@@ -43,21 +41,6 @@ def test_digit_task_trains_in_the_shared_loop_and_writes_grids_and_metrics(cli, 
     code, stdout, err = cli("translate", run, "--direction", "AB", "--input", inputs, "--output", out)
     assert code == 0, err
     assert Image.open(out / "odd.png").size == (30, 26)
-
-
-def make_tree(root: Path, missing: str | None = None) -> Path:
-    """trainA/trainB of small PNGs: odd sizes, RGB and greyscale mixed."""
-    g = torch.Generator().manual_seed(0)
-    for domain, count in (("trainA", 5), ("trainB", 3), ("testA", 2), ("testB", 2)):
-        if domain == missing:
-            continue
-        (root / domain).mkdir(parents=True)
-        for i in range(count):
-            w, h = 33 + 7 * i, 41 - 3 * i
-            mode = "RGB" if i % 2 else "L"
-            pixels = torch.randint(0, 256, (h, w, 3) if mode == "RGB" else (h, w), generator=g, dtype=torch.uint8)
-            Image.fromarray(pixels.numpy(), mode).save(root / domain / f"img{i}.png")
-    return root
 
 
 def folder(root, **kw):

@@ -1,6 +1,5 @@
 """Evaluation: the in-project classifier, scores during training, `ganzoo eval`, mode coverage."""
 import json
-from types import SimpleNamespace
 
 import pytest
 import torch

@@ -6,13 +6,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 from conftest import RECIPES, quick, run_subprocess
-from test_plugins import make_distribution
+from ganzoo.testing import make_distribution
 
 VANILLA = RECIPES / "vanilla_mnist.yaml"
 SMALL = ["--set", "data.classes=[3]", "--set", "train.batch_size=50"]

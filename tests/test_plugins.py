@@ -1,8 +1,7 @@
 """Third-party plugins through the real entry-point machinery (a dist-info on sys.path)."""
-import textwrap
-from pathlib import Path
 
 from conftest import RECIPES, quick, run_subprocess
+from ganzoo.testing import make_distribution
 
 PLUGIN = '''
 from dataclasses import dataclass
@@ -32,16 +31,6 @@ def ganzoo_add_components():
     return [Component("discriminator", "tiny_conv", lambda o, ctx: TinyConvD(o.width, ctx.data.image_shape),
                       ConvDOptions, "a one-layer conv critic from a test package")]
 '''
-
-
-def make_distribution(site: Path, name: str, module_source: str, version: str = "1.2.3") -> None:
-    """Lay out an installed distribution by hand: module + dist-info with entry_points.txt."""
-    (site / f"{name}.py").write_text(textwrap.dedent(module_source))
-    info = site / f"{name}-{version}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(f"[ganzoo.plugins]\n{name} = {name}\n")
-    (info / "RECORD").write_text("")
 
 
 def test_out_of_tree_plugin_is_listed_and_trains(tmp_path, data_root):

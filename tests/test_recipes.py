@@ -5,7 +5,7 @@ import math
 import pytest
 import yaml
 
-from conftest import RECIPES, quick
+from conftest import RECIPES, make_tree, quick
 
 ALL_RECIPES = sorted(RECIPES.glob("*.yaml"))
 
@@ -15,7 +15,6 @@ def test_recipe_trains_a_few_steps(cli, tmp_path, recipe):
     run = tmp_path / "run"
     extra = []
     if yaml.safe_load(recipe.read_text())["data"]["name"] == "image_folder":  # a folder of files to point at
-        from test_cyclegan import make_tree
         extra = ["--set", f"data.root={make_tree(tmp_path / 'images')}", "--set", "data.load_size=36",
                  "--set", "data.crop_size=32", "--set", "networks.G_AB.blocks=2", "--set", "networks.G_BA.blocks=2"]
     # Evaluation is left to tests/test_eval.py: here, training and the sample grid.
