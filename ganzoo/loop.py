@@ -104,7 +104,7 @@ class Run:
         return self.dir / "checkpoints"
 
 
-# --- 1. device and seeds ------------------------------------------------------------------
+# --- 1. device and seeds ----------------------------------------------------------------------------
 
 def pick_device(name: str) -> torch.device:
     """'auto' is CUDA, then MPS, then CPU; a named device must be available."""
@@ -147,7 +147,7 @@ def set_rng_state(state: dict, device: torch.device) -> None:
         torch.mps.set_rng_state(state["mps"])
 
 
-# --- 2. build -------------------------------------------------------------------------------
+# --- 2. build ---------------------------------------------------------------------------------------
 
 def build(recipe: Recipe, device: torch.device, world: World = SINGLE) -> Run:
     """Every component of a recipe, on `device`, seeded, as a Run at step 0 (not yet started)."""
@@ -280,7 +280,7 @@ def total_steps(recipe: Recipe, objective: Objective, data: Dataset) -> int:
     return math.ceil(recipe.train.epochs * data.batches_per_epoch() / batches_per_step(objective))
 
 
-# --- 3. start the run ---------------------------------------------------------------------------
+# --- 3. start the run -------------------------------------------------------------------------------
 
 def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None = None,
           progress: bool | None = None) -> Run:
@@ -339,7 +339,47 @@ def _train_and_finish(run: Run, progress: bool | None, resumed: bool) -> None:
     _finish(run, stop, bar, run.step - start_step, time.perf_counter() - start_time, run.elapsed - start_elapsed)
 
 
-# --- 4. the step loop -------------------------------------------------------------------------
+def _restore(run: Run, state: dict) -> None:
+    """Put every piece of state back, so the continued run is bit-identical on CPU."""
+    try:
+        for role, net in run.nets.items():
+            net.load_state_dict(state["networks"][role])
+        for role, opt in run.optimizers.items():
+            opt.load_state_dict(state["optimizers"][role])
+        for role, scheduler in run.schedulers.items():
+            scheduler.load_state_dict(state["schedulers"][role])
+        for role, ema in run.ema.items():
+            ema.load_state_dict(state["ema"][role])
+        run.objective.load_state_dict(state.get("objective", {}))
+        if run.augmentation is not None:
+            run.augmentation.load_state_dict(state["augmentation"])
+        if run.scaler is not None and state.get("scaler"):
+            run.scaler.load_state_dict(state["scaler"])
+        run.data.load_state_dict(state["data"])
+        set_rng_state(state["rng"], run.device)
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise GanzooError(f"checkpoint does not match the recipe's networks ({str(exc).splitlines()[0][:200]})") \
+            from None
+    run.fixed_inputs = {k: v for k, v in state["fixed_inputs"].items()}
+    run.step = int(state["step"])
+    run.elapsed = float(state.get("elapsed", 0.0))
+    run.best = dict(state.get("best") or {})
+    _truncate_metrics(run.metrics_path, run.step)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from (they will be redone)."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(lines):
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        tmp.replace(path)
+
+
+# --- 4. the step loop -------------------------------------------------------------------------------
 
 def _train_steps(run: Run, bar, stop: StopRequest) -> None:
     """Steps until the end or a stop request, with the cadences after each. Nothing in a step
@@ -431,7 +471,7 @@ def _all_finite(loss: torch.Tensor) -> bool:
     return bool(distributed.all_reduce(flag, torch.distributed.ReduceOp.MIN).item())
 
 
-# --- 5. the cadences -----------------------------------------------------------------------------
+# --- 5. the cadences --------------------------------------------------------------------------------
 
 class TrainingClock:
     """Training seconds, evaluations excluded: `lap` adds the seconds since the last lap (or
@@ -504,101 +544,6 @@ def _agreed(stop: StopRequest, at_cadence: bool) -> bool:
         return False
     flag = torch.tensor(1 if stop.signal_name or stop.budget_spent else 0, device=stop.device)
     return bool(distributed.all_reduce(flag, torch.distributed.ReduceOp.MAX).item())
-
-
-# --- helpers, in the order the loop uses them ----------------------------------------------
-
-def _print(message: str) -> None:
-    print(f"ganzoo: {message}", file=sys.stderr, flush=True)
-
-
-def _progress_bar(run: Run, progress: bool | None):
-    """A tqdm bar (it/s, ETA, latest losses) on a terminal; nothing otherwise."""
-    if progress is None:
-        progress = sys.stderr.isatty()
-    if not progress:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=run.total_steps, initial=run.step, unit="step", dynamic_ncols=True, file=sys.stderr)
-
-
-class LossWindow:
-    """Loss terms of the steps between two log lines, and a watch for non-finite losses.
-
-    `add` launches no device work at all: it keeps the detached scalar tensors in lists.
-    `read` stacks them, averages, finds the first step (and phase) whose loss was not
-    finite, and is the one host sync per log window.
-    """
-
-    def __init__(self):
-        self.values: dict[str, list[torch.Tensor]] = {}
-        self.losses: list[torch.Tensor] = []
-        self.codes: list[int] = []  # step * 16 + phase index, for each entry of self.losses
-        self.skipped = 0
-
-    def add(self, terms: dict[str, torch.Tensor], loss: torch.Tensor, step: int, phase_index: int) -> None:
-        for name, value in terms.items():
-            self.values.setdefault(name, []).append(value.detach())
-        self.losses.append(loss.detach())
-        self.codes.append(step * 16 + phase_index)
-
-    def add_terms(self, terms: dict[str, torch.Tensor]) -> None:
-        """Terms to average that are no loss (e.g. an augmentation's probability)."""
-        for name, value in terms.items():
-            self.values.setdefault(name, []).append(value.detach())
-
-    def read(self, world=None) -> tuple[dict[str, float], tuple[int, int] | None]:
-        """({"loss/<term>": mean}, (step, phase index) of the first non-finite loss, or None).
-        Under torchrun the means are over all ranks, and a bad step on any rank counts."""
-        names = list(self.values)
-        if not names:
-            return {}, None
-        means = torch.stack([torch.stack(self.values[n]).double().mean() for n in names])
-        losses = torch.stack(self.losses)
-        codes = torch.tensor(self.codes, dtype=torch.float64).to(losses.device, non_blocking=True)
-        first_bad = torch.where(torch.isfinite(losses), _NO_BAD_STEP, codes).min().view(1)
-        if world is not None and world.distributed:
-            means = distributed.all_reduce(means) / world.size
-            first_bad = distributed.all_reduce(first_bad, torch.distributed.ReduceOp.MIN)
-        values = torch.cat([means, first_bad]).tolist()
-        bad = divmod(int(values[-1]), 16) if values[-1] < _NO_BAD_STEP else None
-        scalars = {f"loss/{n}": v for n, v in zip(names, values)}
-        if self.skipped:
-            scalars["skipped_steps"] = float(self.skipped)
-        self.__init__()
-        return scalars, bad
-
-
-_NO_BAD_STEP = 2.0 ** 62
-
-
-class StopRequest:
-    """SIGINT / SIGTERM finish the current step, then the loop checkpoints and stops.
-    A second SIGINT stops at once (KeyboardInterrupt)."""
-
-    def __init__(self, device: torch.device = torch.device("cpu")):
-        self.signal_name: str | None = None
-        self.budget_spent = False  # train.max_seconds reached
-        self.device = device  # for the flag the ranks agree on under torchrun
-        self._previous = {}
-
-    def _handle(self, signum, frame):
-        if self.signal_name is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signal_name = signal.Signals(signum).name
-        _print(f"{self.signal_name} received: finishing this step and writing a checkpoint "
-               "(press Ctrl-C again to stop at once)")
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
 
 
 def _stop_if_nonfinite(run: Run, bad: tuple[int, int] | None, scalars: dict[str, float]) -> None:
@@ -711,46 +656,6 @@ def _checkpoint(run: Run, best: bool = False, notify: bool = True) -> Path:
     return path
 
 
-def _restore(run: Run, state: dict) -> None:
-    """Put every piece of state back, so the continued run is bit-identical on CPU."""
-    try:
-        for role, net in run.nets.items():
-            net.load_state_dict(state["networks"][role])
-        for role, opt in run.optimizers.items():
-            opt.load_state_dict(state["optimizers"][role])
-        for role, scheduler in run.schedulers.items():
-            scheduler.load_state_dict(state["schedulers"][role])
-        for role, ema in run.ema.items():
-            ema.load_state_dict(state["ema"][role])
-        run.objective.load_state_dict(state.get("objective", {}))
-        if run.augmentation is not None:
-            run.augmentation.load_state_dict(state["augmentation"])
-        if run.scaler is not None and state.get("scaler"):
-            run.scaler.load_state_dict(state["scaler"])
-        run.data.load_state_dict(state["data"])
-        set_rng_state(state["rng"], run.device)
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise GanzooError(f"checkpoint does not match the recipe's networks ({str(exc).splitlines()[0][:200]})") \
-            from None
-    run.fixed_inputs = {k: v for k, v in state["fixed_inputs"].items()}
-    run.step = int(state["step"])
-    run.elapsed = float(state.get("elapsed", 0.0))
-    run.best = dict(state.get("best") or {})
-    _truncate_metrics(run.metrics_path, run.step)
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop log lines written after the checkpoint we resume from (they will be redone)."""
-    if not path.exists():
-        return
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
-    if len(kept) != len(lines):
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        tmp.replace(path)
-
-
 # --- 6. end -----------------------------------------------------------------------------------------
 
 def _finish(run: Run, stop: StopRequest, bar, trained: int, seconds: float, training: float) -> None:
@@ -801,3 +706,98 @@ def _write_summary(run: Run, images_per_s: float | None) -> None:
         "ranks": run.world.size, "ganzoo": __version__, "torch": torch.__version__,
     }
     (run.dir / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
+# --- helpers: messages, the progress bar, the loss window, stop signals -----------------------------
+
+def _print(message: str) -> None:
+    print(f"ganzoo: {message}", file=sys.stderr, flush=True)
+
+
+def _progress_bar(run: Run, progress: bool | None):
+    """A tqdm bar (it/s, ETA, latest losses) on a terminal; nothing otherwise."""
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=run.total_steps, initial=run.step, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+
+class LossWindow:
+    """Loss terms of the steps between two log lines, and a watch for non-finite losses.
+
+    `add` launches no device work at all: it keeps the detached scalar tensors in lists.
+    `read` stacks them, averages, finds the first step (and phase) whose loss was not
+    finite, and is the one host sync per log window.
+    """
+
+    def __init__(self):
+        self.values: dict[str, list[torch.Tensor]] = {}
+        self.losses: list[torch.Tensor] = []
+        self.codes: list[int] = []  # step * 16 + phase index, for each entry of self.losses
+        self.skipped = 0
+
+    def add(self, terms: dict[str, torch.Tensor], loss: torch.Tensor, step: int, phase_index: int) -> None:
+        for name, value in terms.items():
+            self.values.setdefault(name, []).append(value.detach())
+        self.losses.append(loss.detach())
+        self.codes.append(step * 16 + phase_index)
+
+    def add_terms(self, terms: dict[str, torch.Tensor]) -> None:
+        """Terms to average that are no loss (e.g. an augmentation's probability)."""
+        for name, value in terms.items():
+            self.values.setdefault(name, []).append(value.detach())
+
+    def read(self, world=None) -> tuple[dict[str, float], tuple[int, int] | None]:
+        """({"loss/<term>": mean}, (step, phase index) of the first non-finite loss, or None).
+        Under torchrun the means are over all ranks, and a bad step on any rank counts."""
+        names = list(self.values)
+        if not names:
+            return {}, None
+        means = torch.stack([torch.stack(self.values[n]).double().mean() for n in names])
+        losses = torch.stack(self.losses)
+        codes = torch.tensor(self.codes, dtype=torch.float64).to(losses.device, non_blocking=True)
+        first_bad = torch.where(torch.isfinite(losses), _NO_BAD_STEP, codes).min().view(1)
+        if world is not None and world.distributed:
+            means = distributed.all_reduce(means) / world.size
+            first_bad = distributed.all_reduce(first_bad, torch.distributed.ReduceOp.MIN)
+        values = torch.cat([means, first_bad]).tolist()
+        bad = divmod(int(values[-1]), 16) if values[-1] < _NO_BAD_STEP else None
+        scalars = {f"loss/{n}": v for n, v in zip(names, values)}
+        if self.skipped:
+            scalars["skipped_steps"] = float(self.skipped)
+        self.__init__()
+        return scalars, bad
+
+
+_NO_BAD_STEP = 2.0 ** 62
+
+
+class StopRequest:
+    """SIGINT / SIGTERM finish the current step, then the loop checkpoints and stops.
+    A second SIGINT stops at once (KeyboardInterrupt)."""
+
+    def __init__(self, device: torch.device = torch.device("cpu")):
+        self.signal_name: str | None = None
+        self.budget_spent = False  # train.max_seconds reached
+        self.device = device  # for the flag the ranks agree on under torchrun
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+        _print(f"{self.signal_name} received: finishing this step and writing a checkpoint "
+               "(press Ctrl-C again to stop at once)")
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)

@@ -50,8 +50,9 @@ def _final_state(run):
 
 def test_resume_is_bit_identical_to_an_uninterrupted_run(cli, tmp_path):
     # 40 steps, stop, resume to 80 == 80 steps straight. Only the 6,131 threes at batch 200:
-    # 30 batches an epoch, so the data order crosses two epoch boundaries.
-    common = ["--set", "data.classes=[3]", "--set", "train.batch_size=200"]
+    # 30 batches an epoch, so the data order crosses two epoch boundaries. Random flips of every
+    # D input draw from the run's random state too.
+    common = ["--set", "data.classes=[3]", "--set", "train.batch_size=200", "--set", "augmentation={name: flip}"]
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert cli("run", VANILLA, "--out", straight, *quick(80), *common)[0] == 0
     assert cli("run", VANILLA, "--out", stopped, *quick(40), *common)[0] == 0
@@ -62,6 +63,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(cli, tmp_path):
 
     a, b = _final_state(straight), _final_state(stopped)
     assert a["step"] == b["step"] == 80
+    assert a["augmentation"]["p"].item() == b["augmentation"]["p"].item() == 0.5
     for role in ("G", "D"):
         for key, tensor in a["networks"][role].items():
             assert torch.equal(tensor, b["networks"][role][key]), (role, key)

@@ -129,3 +129,21 @@ def test_flip_is_identity_at_p0_mirrors_at_p1_and_keeps_p_in_its_state():
     assert RandomFlip(FlipOptions(p=0.3), ctx).state_dict()["p"].item() == pytest.approx(0.3)
     with pytest.raises(ganzoo.GanzooError, match="augmentation flip: needs images"):
         RandomFlip(FlipOptions(), ganzoo.BuildContext(torch.device("cpu"), None, ganzoo.DataInfo((2,), None, 10)))
+
+
+def test_the_loop_reads_top_to_bottom():
+    # Short, shallow functions, in sections numbered as the module docstring numbers them.
+    source = (REPO / "ganzoo" / "loop.py").read_text()
+    nesting = (ast.If, ast.For, ast.While, ast.With, ast.Try)
+
+    def depth(node, d=0):
+        children = [c for c in ast.iter_child_nodes(node) if not isinstance(c, (ast.FunctionDef, ast.ClassDef))]
+        return max([depth(c, d + isinstance(c, nesting)) for c in children], default=d)
+
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef):
+            assert node.end_lineno - node.lineno < 60, node.name
+            assert depth(node) <= 4, node.name
+    sections = re.findall(r"^# --- (\d)\. ", source, re.M)
+    assert sections == ["1", "2", "3", "4", "5", "6"]
+    assert re.findall(r"^    (\d)\. ", ast.get_docstring(ast.parse(source)), re.M) == sections
