@@ -34,7 +34,7 @@ class RaGAN(GANObjective):
 
 @hookimpl
 def ganzoo_add_components():
-    return [Component("objective", "ragan", RaGAN, GANOptions, "relativistic average GAN")]
+    return [Component("objective", "my_ragan", RaGAN, GANOptions, "relativistic average GAN")]
 '''
 
 RPGAN = '''
@@ -59,7 +59,7 @@ class RpGAN(GANObjective):
 
 @hookimpl
 def ganzoo_add_components():
-    return [Component("objective", "rpgan", RpGAN, GANOptions, "relativistic pairing GAN (R3GAN)")]
+    return [Component("objective", "my_rpgan", RpGAN, GANOptions, "relativistic pairing GAN (R3GAN)")]
 '''
 
 REAL = torch.tensor([[1.5], [-0.5], [0.25]])
@@ -114,9 +114,9 @@ def test_losses_equal_a_hand_computation(site, name):
 def test_installed_through_its_entry_point_it_trains_20_steps(site, tmp_path, data_root, name):
     env = {"PYTHONPATH": str(site), "GANZOO_DATA": str(data_root)}
     listed = testing.run_subprocess("list", "objective", "--package", f"ganzoo_{name}", env=env)
-    assert listed.returncode == 0 and name in listed.stdout, listed.stderr
+    assert listed.returncode == 0 and f"my_{name}" in listed.stdout, listed.stderr
     run = tmp_path / "run"
-    trained = testing.run_subprocess("run", RECIPES / "dcgan_mnist.yaml", "--set", f"objective.name={name}",
+    trained = testing.run_subprocess("run", RECIPES / "dcgan_mnist.yaml", "--set", f"objective.name=my_{name}",
                                      "--set", "train.batch_size=16", "--out", run, *quick(20), env=env)
     assert trained.returncode == 0, trained.stderr
     losses = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -1,4 +1,6 @@
 """Variants end to end for a few steps: update counts, mixed plugins, packing, layouts, classes, EMA."""
+import json
+
 import pytest
 import torch
 
@@ -94,3 +96,14 @@ def test_ema_generator_is_what_samples_come_from(cli, tmp_path):
     assert code == 0, err
     state = torch.load(run / "checkpoints" / "step-00000005.pt", weights_only=True)
     assert not torch.equal(state["ema"]["G"]["fc3.weight"], state["networks"]["G"]["fc3.weight"])
+
+
+def test_rpgan_with_r1_and_r2_logs_both_penalties(cli, tmp_path):
+    # R3GAN's combination: the relativistic pairing loss, zero-centred penalties on real and fake data.
+    run = tmp_path / "run"
+    code, _, err = cli("run", RECIPES / "dcgan_mnist.yaml", "--out", run, *quick(4, **{"train.log_every": 2}),
+                       "--set", "train.batch_size=16", "--set", "objective.name=rpgan",
+                       "--set", "regularizers=[{name: r1, gamma: 1}, {name: r2, gamma: 1}]")
+    assert code == 0, err
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(line["loss/D/r1"] > 0 and line["loss/D/r2"] > 0 for line in lines)

@@ -1,5 +1,4 @@
 """Finding what is installed: recipes with their package, components by plugin, errors that say where."""
-import textwrap
 
 from ganzoo import testing
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganzoo import DataInfo, GANOptions, StepContext
+from ganzoo import DataInfo, GANOptions, GanzooError, StepContext
 from ganzoo.ema import EMA
 from ganzoo.loop import add_spectral_norm, make_scheduler
 from ganzoo.recipe import OptimizerSettings
@@ -188,3 +188,45 @@ def test_linear_lr_decay_by_hand():
         scheduler.step()
     # constant for steps 0-5, then 0.1·(10 - s)/(10 - 6) for s = 6..9
     assert lrs == pytest.approx([0.1] * 6 + [0.1, 0.075, 0.05, 0.025])
+
+
+def test_relativistic_built_ins_against_hand_computations():
+    from ganzoo_plugins.relativistic import RaGAN, RaGANOptions, RpGAN
+
+    real, fake = [2.0, -1.0], [0.5, -3.0]
+    mr, mf = sum(real) / 2, sum(fake) / 2
+    rp = RpGAN(GANOptions(), ctx(batch_size=2))
+    assert rp.d_loss(REAL, FAKE)[0].item() == pytest.approx((sp(-(2 - 0.5)) + sp(-(-1 + 3))) / 2, rel=1e-6)
+    assert rp.g_loss(FAKE, REAL)[0].item() == pytest.approx((sp(-(0.5 - 2)) + sp(-(-3 + 1))) / 2, rel=1e-6)
+    ra = RaGAN(RaGANOptions(), ctx(batch_size=2))
+    d = sum(sp(-(x - mf)) for x in real) / 2 + sum(sp(y - mr) for y in fake) / 2
+    g = sum(sp(-(y - mr)) for y in fake) / 2 + sum(sp(x - mf) for x in real) / 2
+    assert ra.d_loss(REAL, FAKE)[0].item() == pytest.approx(d, rel=1e-6)
+    assert ra.g_loss(FAKE, REAL)[0].item() == pytest.approx(g, rel=1e-6)
+    hinge = RaGAN(RaGANOptions(form="hinge"), ctx(batch_size=2))
+    relu = lambda v: max(0.0, v)  # noqa: E731
+    d = sum(relu(1 - (x - mf)) for x in real) / 2 + sum(relu(1 + (y - mr)) for y in fake) / 2
+    g = sum(relu(1 - (y - mr)) for y in fake) / 2 + sum(relu(1 + (x - mf)) for x in real) / 2
+    assert hinge.d_loss(REAL, FAKE)[0].item() == pytest.approx(d, rel=1e-6)
+    assert hinge.g_loss(FAKE, REAL)[0].item() == pytest.approx(g, rel=1e-6)
+    with pytest.raises(GanzooError, match="top_k must be 1"):
+        RpGAN(GANOptions(top_k=0.5), ctx(batch_size=2))
+
+
+def test_a_relativistic_g_phase_scores_the_d_phase_reals_without_gradients():
+    from ganzoo_plugins.relativistic import RpGAN
+
+    objective = RpGAN(GANOptions(), ctx(batch_size=2, shape=(4,)))
+    G = nn.Linear(3, 4)
+    G.latent_dim = 3
+    D = nn.Linear(4, 1)
+    step = StepContext(0, 0.0, batch={"image": torch.randn(2, 4)})
+    objective.loss(objective.phases[0], {"G": G, "D": D}, step)
+    fake = objective._for_g[2]  # the D phase's fakes, reused by the first G update
+    D.requires_grad_(False)  # as the loop freezes D in the G phase
+    loss, _ = objective.loss(objective.phases[1], {"G": G, "D": D}, step)
+    with torch.no_grad():
+        expected = torch.nn.functional.softplus(-(D(fake) - D(step.real))).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    loss.backward()
+    assert G.weight.grad.abs().sum() > 0 and D.weight.grad is None
