@@ -31,7 +31,7 @@ def recipe_with(tmp_path, old: str, new: str) -> Path:
     ("unknown nested key", lambda t: recipe_with(t, "hidden: 256}\n  D", "hiden: 256}\n  D"),
      "networks.G.hiden: unknown key; allowed: ema_decay, hidden, latent_dim, spectral_norm (did you mean 'hidden'?)"),
     ("unknown component", lambda t: recipe_with(t, "name: bce", "name: bcee"),
-     "objective.name: unknown objective 'bcee'; available: bce, cyclegan, hinge, lsgan, wasserstein "
+     "objective.name: unknown objective 'bcee'; available: bce, cyclegan, hinge, lsgan, ragan, rpgan, wasserstein "
      "(did you mean 'bce'?)"),
     ("wrong type", lambda t: recipe_with(t, "batch_size: 100", "batch_size: lots"),
      "train.batch_size: expected an integer >= 1, got 'lots'"),
