@@ -7,7 +7,7 @@ import nothing else from ganzoo. Names marked "lazy" import their module on firs
 that ``import ganzoo`` stays quick.
 """
 from .contract import (KINDS, Augmentation, BuildContext, Command, Component, DataInfo, Dataset, FeatureNet, Logger,
-                       Loss, Metric, Objective, Phase, Regularizer, StepContext)
+                       Metric, Objective, Phase, Regularizer, StepContext)
 from .errors import GanzooError
 from .hookspecs import hookimpl
 from .objective import GANObjective, GANOptions
@@ -49,6 +49,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "KINDS", "Augmentation", "BuildContext", "Command", "Component", "DataInfo", "Dataset", "FeatureNet",
-    "GANObjective", "GANOptions", "GanzooError", "Logger", "Loss", "Metric", "NoOptions", "Objective", "Phase",
+    "GANObjective", "GANOptions", "GanzooError", "Logger", "Metric", "NoOptions", "Objective", "Phase",
     "Regularizer", "StepContext", "hookimpl", "load", "option", "sample", "train", "__version__", *_LAZY,
 ]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -176,13 +176,6 @@ class StepContext:
     real_labels: Tensor | None = None
     fake_labels: Tensor | None = None
     real_out: Tensor | None = None
-
-
-class Loss(NamedTuple):
-    """(total loss to backpropagate, {term name: scalar tensor to log})."""
-
-    total: Tensor
-    terms: dict[str, Tensor]
 
 
 def identity(images: Tensor) -> Tensor:
