@@ -32,6 +32,8 @@ _LAZY = {
     "cache_dir": "features", "weights_hash": "features", "save_atomic": "checkpoint",
     # the run the notification hooks receive; a run's checkpoint with its networks rebuilt
     "Run": "loop", "load_checkpoint": "api",
+    # a value that follows the run: from start to end along half a cosine
+    "cosine": "schedules",
     # recipe values flattened to "a.b" keys, and dataclasses to plain values
     "flatten": "options", "to_plain": "options",
 }

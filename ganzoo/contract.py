@@ -121,6 +121,13 @@ class Dataset:
         """Up to n examples as the model sees them, chosen by `generator` (for metrics and grids)."""
         raise NotImplementedError
 
+    def subset(self, n: int, generator: torch.Generator) -> None:
+        """Keep only n examples, chosen by `generator`, for the rest of the run (the recipe's
+        ``data.limit`` / ``data.fraction``); ``info.size`` becomes n. Called once, before
+        training. A dataset that cannot do this leaves it unimplemented and the recipe gets
+        a one-line error."""
+        raise NotImplementedError
+
     def state_dict(self) -> dict:
         return {}
 
@@ -161,21 +168,29 @@ class Phase:
 class StepContext:
     """What the phases of one training step share; the loop makes a fresh one every step.
 
-    The loop fills step, epoch and batch (the latest real batch drawn in this step; phases
-    that do not read data see the previous phase's). A generator-vs-discriminator objective
-    fills the rest in its D phase, for regularisers and augmentations: the real images D saw
-    (before augmentation), the detached fakes, their labels, and D's detached outputs on the
-    real images.
+    The loop fills step, epoch, total (the run's length in steps) and batch (the latest real
+    batch drawn in this step; phases that do not read data see the previous phase's). A
+    generator-vs-discriminator objective fills the rest in its D phase, for regularisers and
+    augmentations: the real images D saw (before augmentation), the detached fakes, their
+    labels, and D's outputs on both. The outputs keep their graph, so a regulariser may build
+    its penalty on them (LeCam); detach them to only read them (ADA).
     """
 
     step: int
     epoch: float
+    total: int = 0
     batch: dict[str, Tensor] | None = None
     real: Tensor | None = None
     fake: Tensor | None = None
     real_labels: Tensor | None = None
     fake_labels: Tensor | None = None
     real_out: Tensor | None = None
+    fake_out: Tensor | None = None
+
+    @property
+    def progress(self) -> float:
+        """The share of the run done before this step, in [0, 1]: what schedules follow."""
+        return self.step / self.total if self.total else 0.0
 
 
 def identity(images: Tensor) -> Tensor:
@@ -256,6 +271,13 @@ class Regularizer:
 
     def after_step(self, nets: dict[str, nn.Module]) -> None:
         """Called right after the network's optimiser stepped (e.g. weight clipping)."""
+
+    def state_dict(self) -> dict:
+        """State kept across steps (e.g. LeCam's moving averages), for checkpoints."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
 
 class Augmentation(nn.Module):

@@ -6,6 +6,8 @@ normalised on the device. No DataLoader, no per-sample Python.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import gzip
 import os
 import socket
@@ -106,6 +108,18 @@ class DeviceDataset(Dataset):
     def examples(self, n, generator):
         index = torch.randperm(self.info.size, generator=generator)[:n].to(self.device)
         return self.gather(index)
+
+    def subset(self, n, generator):
+        keep = torch.randperm(self.info.size, generator=generator)[:n].sort().values.to(self.device)
+        self.keep(keep)
+        self.info = dataclasses.replace(self.info, size=len(keep))
+
+    def keep(self, index: Tensor) -> None:
+        """Keep only the examples at `index` (a subclass whose examples are not rows of `data`
+        overrides this)."""
+        self.data = self.data[index]
+        if self.labels is not None:
+            self.labels = self.labels[index]
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "perm": self.perm.cpu(), "cursor": self.cursor}

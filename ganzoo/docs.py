@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from .options import describe_schema
-from .recipe import EvalSettings, NetworkSettings, OptimizerSettings, TrainSettings, _TopLevel
+from .recipe import DataSettings, EvalSettings, NetworkSettings, OptimizerSettings, TrainSettings, _TopLevel
 from .registry import KINDS
 
 HEADER = """# Recipe reference
@@ -35,6 +35,7 @@ def recipe_reference(registry) -> str:
             ("Top level", _TopLevel, ""),
             ("`train`", TrainSettings, "Set exactly one of `steps` and `epochs`."),
             ("`eval`", EvalSettings, "Plus `metrics`: a list of metric components (below)."),
+            ("The data entry (`data`)", DataSettings, "Next to the dataset's own options."),
             ("Every network entry (`networks.<role>`)", NetworkSettings, "Next to the component's own options."),
             ("Every optimiser entry (`optimizers.<role>`)", OptimizerSettings, "Next to the component's own options.")):
         out += [f"## {title}", ""] + ([note, ""] if note else []) + _table(schema) + [""]

@@ -111,9 +111,10 @@ class Evaluator:
                 ev.fake(max(m.samples_needed() for _, m in self.metrics))
                 if not self.world.main:
                     return {}, {}
+            subset = self._training_subset(data_info)
             for name, metric in self.metrics:
                 scores.update(metric(ev))
-                fingerprints[name] = metric.fingerprint(ev)
+                fingerprints[name] = {**metric.fingerprint(ev), **subset}
             if self._floors is None:
                 self._floors = {}
                 for name, metric in self.metrics:
@@ -122,6 +123,15 @@ class Evaluator:
             for net in nets.values():
                 net.train()
         return {**scores, **self._floors}, fingerprints
+
+
+    def _training_subset(self, data_info) -> dict:
+        """A model trained on part of the data (data.limit / fraction) says so in every fingerprint:
+        its scores are not comparable with a model trained on all of it."""
+        settings = self.recipe.data.settings
+        if settings is None or (settings.limit is None and settings.fraction is None):
+            return {}
+        return {"train_examples": data_info.size, "subset_seed": settings.subset_seed}
 
 
 def build_evaluator(recipe, registry, device, metric_names: list[str] | None = None, world=None) -> Evaluator | None:

@@ -39,6 +39,7 @@ from .images import save_samples
 from .plugins import PluginError, Plugins
 from .recipe import Recipe
 from .report import write_report
+from .schedules import make_scheduler
 
 
 @dataclass
@@ -154,6 +155,7 @@ def build(recipe: Recipe, device: torch.device, world: World = SINGLE) -> Run:
     seed_everything(recipe.seed)  # the same seed on every rank: identical initial weights
     ctx = BuildContext(device=device, recipe=recipe, world=world)
     data = check_built("dataset", recipe.data.component.build(recipe.data.options, ctx), "data")
+    _limit_data(recipe, data)
     if world.distributed:
         data.shard(world)
     nets, objective = build_models(recipe, device, data.info, world)
@@ -175,6 +177,26 @@ def build(recipe: Recipe, device: torch.device, world: World = SINGLE) -> Run:
               augmentation=_build_augmentation(recipe, objective, ctx))
     _training_state(run)
     return run
+
+
+def _limit_data(recipe: Recipe, data: Dataset) -> None:
+    """data.limit / data.fraction: a fixed subset, drawn by data.subset_seed (not the run's seed)."""
+    settings = recipe.data.settings
+    if settings is None or (settings.limit is None and settings.fraction is None):
+        return
+    size = data.info.size
+    n = settings.limit if settings.limit is not None else max(1, round(settings.fraction * size))
+    key = "limit" if settings.limit is not None else "fraction"
+    if n > size:
+        raise GanzooError(f"{recipe.source}: data.limit: {n} is more than the dataset's {size} examples")
+    if n < recipe.train.batch_size:
+        raise GanzooError(f"{recipe.source}: data.{key}: {n} examples are fewer than train.batch_size "
+                          f"{recipe.train.batch_size}")
+    try:
+        data.subset(n, torch.Generator().manual_seed(settings.subset_seed))
+    except NotImplementedError:
+        raise GanzooError(f"{recipe.source}: data.{key}: dataset {recipe.data.name!r} cannot train on a subset "
+                          "(it does not implement Dataset.subset)") from None
 
 
 def build_models(recipe: Recipe, device: torch.device, data_info: DataInfo, world: World = SINGLE):
@@ -237,8 +259,9 @@ def _training_state(run: Run) -> None:
         if scheduler is not None:
             run.schedulers[role] = scheduler
     for role, choice in recipe.networks.items():
-        if choice.settings.ema_decay is not None:
-            run.ema[role] = EMA(run.nets[role], choice.settings.ema_decay)
+        settings = choice.settings
+        if settings.ema_decay is not None or settings.ema_halflife is not None:
+            run.ema[role] = EMA(run.nets[role], settings.ema_decay, settings.ema_halflife, settings.ema_rampup)
     # fp16 scales the loss; elsewhere the scaler is disabled and passes everything through.
     # The default first scale, 2^16, overflows the gradients of small GAN networks and skips
     # their first updates while it falls; from 2^10 it only grows (x2 per 2000 clean steps).
@@ -254,18 +277,6 @@ def add_spectral_norm(net: nn.Module) -> None:
     for module in list(net.modules()):
         if isinstance(module, layers):
             nn.utils.parametrizations.spectral_norm(module)
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, settings, total: int):
-    """LR factor per training step: 1, or 1 until decay_start then linearly to 0 at `total`."""
-    if settings.schedule == "constant":
-        return None
-    start = int(settings.decay_start * total)
-
-    def factor(step: int) -> float:
-        return 1.0 if step < start else max(0.0, (total - step) / max(1, total - start))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def batches_per_step(objective: Objective) -> float:
@@ -353,6 +364,8 @@ def _restore(run: Run, state: dict) -> None:
         run.objective.load_state_dict(state.get("objective", {}))
         if run.augmentation is not None:
             run.augmentation.load_state_dict(state["augmentation"])
+        for (_, reg), reg_state in zip(run.regularizers, state.get("regularizers") or [{}] * len(run.regularizers)):
+            reg.load_state_dict(reg_state)
         if run.scaler is not None and state.get("scaler"):
             run.scaler.load_state_dict(state["scaler"])
         run.data.load_state_dict(state["data"])
@@ -398,7 +411,7 @@ def _train_steps(run: Run, bar, stop: StopRequest) -> None:
 
 def _train_step(run: Run, window: LossWindow) -> None:
     """One step: each phase in order, with its own optimisers; then augmentation and schedules."""
-    step = StepContext(step=run.step, epoch=run.epoch)
+    step = StepContext(step=run.step, epoch=run.epoch, total=run.total_steps)
     for index, phase in enumerate(run.objective.phases):
         if run.step % phase.every == 0:
             _train_phase(run, phase, index, step, window)
@@ -434,8 +447,9 @@ def _train_phase(run: Run, phase: Phase, index: int, step: StepContext, window: 
                 reg.after_step(nets)
             window.add(terms, loss, run.step, index)
     for role in phase.trains:
-        if role in run.ema:
-            run.ema[role].update(run.nets[role])
+        if role in run.ema:  # images seen: the real images drawn in the steps so far, this one included
+            seen = (run.step + 1) * run.recipe.train.batch_size * batches_per_step(run.objective)
+            run.ema[role].update(run.nets[role], seen, run.recipe.train.batch_size)
 
 
 def _next_batch(run: Run) -> dict:
@@ -531,7 +545,7 @@ def _cadences(run: Run, window: LossWindow, clock: TrainingClock, bar, stop: Sto
                 _log(run, scalars, bar)
     if sample_now and run.world.main:
         _sample_grid(run)
-    improved = evaluate_now and _evaluate(run, bar)
+    improved = evaluate_now and _evaluate_keeping_work(run, bar)
     if evaluate_now:
         clock.restart()  # evaluation time is not training time
     if (checkpoint_now or improved) and run.world.main:
@@ -593,6 +607,21 @@ def _sample_grid(run: Run) -> Path:
     return path
 
 
+def _evaluate_keeping_work(run: Run, bar) -> bool:
+    """_evaluate; a metric that cannot score (wrong feature network, missing weights) stops the
+    run with one line, after a checkpoint of the steps trained so far."""
+    try:
+        return _evaluate(run, bar)
+    except PluginError:
+        raise  # train() checkpoints and names the plugin
+    except GanzooError as exc:
+        if run.world.main:
+            _checkpoint(run, notify=False)
+        raise GanzooError(f"evaluation at step {run.step}: {exc}; checkpoint of step {run.step} written: "
+                          f"continue with ganzoo resume {run.dir} --set eval.metrics=[...] --allow-changes eval") \
+            from None
+
+
 def _evaluate(run: Run, bar) -> bool:
     """Score the sampling networks; log the scores with fingerprints; True if this is the best so far.
     Under torchrun every rank makes its share of the samples; rank 0 scores and writes."""
@@ -635,6 +664,7 @@ def checkpoint_payload(run: Run) -> dict:
         "ema": {role: e.state_dict() for role, e in run.ema.items()},
         "objective": run.objective.state_dict(),
         "augmentation": run.augmentation.state_dict() if run.augmentation is not None else {},
+        "regularizers": [reg.state_dict() for _, reg in run.regularizers],
         "scaler": run.scaler.state_dict() if run.scaler is not None else {},
         "rng": rng_state(run.device),
         "data": run.data.state_dict(),

@@ -135,9 +135,9 @@ class GANObjective(Objective):
         self._for_g = (z, fake_labels, fake if self.reuse_fake else None) if self.n_critic == 1 else None
         fake = fake.detach()
         step.real, step.fake, step.real_labels, step.fake_labels = real, fake, real_labels, fake_labels
-        real_out = self.critic(D, real, real_labels)
-        step.real_out = real_out.detach()
-        return self.d_loss(real_out, self.critic(D, fake, fake_labels))
+        step.real_out = self.critic(D, real, real_labels)
+        step.fake_out = self.critic(D, fake, fake_labels)
+        return self.d_loss(step.real_out, step.fake_out)
 
     def generator_loss(self, G: nn.Module, D: nn.Module, step: StepContext):
         carried, self._for_g = self._for_g, None  # only the first G update reuses D's z

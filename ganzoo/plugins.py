@@ -27,8 +27,9 @@ from .errors import GanzooError, did_you_mean
 from .registry import Registry
 
 ENTRY_POINT_GROUP = "ganzoo.plugins"
-BUILTIN_PLUGINS = ("vanilla", "dcgan", "wgan", "losses", "relativistic", "augment", "diffaugment", "cyclegan", "image_to_image", "toy2d",
-                   "datasets", "metrics", "classifiers", "optimizers", "loggers", "recipes")
+BUILTIN_PLUGINS = ("vanilla", "dcgan", "resnet", "r3gan", "wgan", "losses", "relativistic", "lecam", "consistency",
+                   "augment", "diffaugment", "ada", "cyclegan", "image_to_image", "toy2d", "datasets", "metrics",
+                   "classifiers", "optimizers", "loggers", "recipes")
 HOOKS = {name for name in dir(hookspecs) if name.startswith("ganzoo_")}
 
 

@@ -12,9 +12,9 @@ A recipe selects one component per slot and gives its options:
     optimizers: {G: {name: adam, lr: 2.0e-4}, D: {...}}      # one per trained network
     train:      {batch_size: 100, epochs: 50, ...}           # see TrainSettings
 
-Every mapping is checked strictly against the schema of the component it selects. Network
-entries also take the keys of NetworkSettings and optimiser entries those of
-OptimizerSettings, whatever component they name.
+Every mapping is checked strictly against the schema of the component it selects. The data
+entry also takes the keys of DataSettings, network entries those of NetworkSettings and
+optimiser entries those of OptimizerSettings, whatever component they name.
 """
 from __future__ import annotations
 
@@ -69,15 +69,36 @@ class NetworkSettings:
                                         "(Miyato et al. 2018)")
     ema_decay: float | None = option(None, "keep an exponential moving average of the weights with this decay "
                                            "(e.g. 0.999); samples and evaluation use it", min=0, max=1)
+    ema_halflife: float | None = option(None, "an EMA whose half-life is this many training images, whatever the "
+                                              "batch (Karras et al. 2020: 10,000 at batch 32); instead of ema_decay",
+                                        min=0, min_exclusive=True)
+    ema_rampup: float | None = option(None, "with ema_halflife: the half-life is at most this fraction of the "
+                                            "images seen so far, so early weights fade fast (StyleGAN2-ADA: 0.05)",
+                                      min=0, min_exclusive=True)
 
 
 @dataclass(frozen=True)
 class OptimizerSettings:
-    """Keys every optimiser entry takes: the learning-rate schedule over the run."""
+    """Keys every optimiser entry takes: the learning-rate (and Adam beta2) schedule over the run."""
 
-    schedule: Literal["constant", "linear"] = option(
-        "constant", "constant, or linear: constant until decay_start, then linearly to 0 at the last step")
-    decay_start: float = option(0.0, "fraction of the run after which the linear decay starts", min=0, max=1)
+    schedule: Literal["constant", "linear", "cosine"] = option(
+        "constant", "constant; linear: constant until decay_start, then linearly to lr_end at the last step; "
+                    "cosine: from lr at decay_start to lr_end at the last step along half a cosine (R3GAN)")
+    decay_start: float = option(0.0, "fraction of the run after which the decay starts", min=0, max=1)
+    lr_end: float = option(0.0, "learning rate at the last step, for the linear and cosine schedules", min=0)
+    beta2_end: float | None = option(None, "Adam's beta2 at the last step, from the optimiser's own along the "
+                                           "same cosine from step 0 (R3GAN: 0.9 -> 0.99)", min=0, max=1)
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Keys every dataset entry takes: train on a fixed subset of the data (limited-data studies)."""
+
+    limit: int | None = option(None, "train on only this many examples, a fixed subset drawn by subset_seed",
+                               min=1)
+    fraction: float | None = option(None, "train on only this fraction of the examples (instead of limit)",
+                                    min=0, max=1, min_exclusive=True)
+    subset_seed: int = option(0, "seed of the subset; the same subset whatever the run's seed", min=0)
 
 
 @dataclass(frozen=True)
@@ -99,7 +120,7 @@ class Choice:
     name: str
     options: Any
     component: Component = field(compare=False, repr=False)
-    settings: Any = None  # NetworkSettings / OptimizerSettings for networks and optimisers
+    settings: Any = None  # DataSettings / NetworkSettings / OptimizerSettings for data, networks, optimisers
 
     def to_dict(self) -> dict:
         return {"name": self.name, **to_plain(self.options), **(to_plain(self.settings) if self.settings else {})}
@@ -246,7 +267,9 @@ def resolve(raw: dict, registry: Registry, source: str = "recipe") -> Recipe:
         for section in ("data", "objective"):
             if section not in raw:
                 raise GanzooError(f"{section}: missing section")
-        data = _choice(registry, "dataset", raw["data"], "data")
+        data = _choice(registry, "dataset", raw["data"], "data", DataSettings)
+        if data.settings.limit is not None and data.settings.fraction is not None:
+            raise GanzooError("data: set limit or fraction, not both")
         objective = _choice(registry, "objective", raw["objective"], "objective")
         roles: Mapping[str, str] = getattr(objective.component.build, "networks", {})
 
@@ -261,6 +284,11 @@ def resolve(raw: dict, registry: Registry, source: str = "recipe") -> Recipe:
                 raise GanzooError(f"networks.{role}: missing; objective {objective.name!r} needs a {kind} "
                                   f"named {role}")
             networks[role] = _choice(registry, kind, raw_nets[role], f"networks.{role}", NetworkSettings)
+            settings = networks[role].settings
+            if settings.ema_halflife is not None and settings.ema_decay is not None:
+                raise GanzooError(f"networks.{role}: set ema_decay or ema_halflife, not both")
+            if settings.ema_rampup is not None and settings.ema_halflife is None:
+                raise GanzooError(f"networks.{role}.ema_rampup: needs ema_halflife")
 
         raw_regs = raw.get("regularizers") or []
         if not isinstance(raw_regs, list):

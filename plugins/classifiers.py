@@ -57,6 +57,11 @@ class ClassifierFeatures(FeatureNet):
 
     @torch.no_grad()
     def _batched(self, fn, images: Tensor) -> Tensor:
+        channels = self.net.conv[0].in_channels
+        if images.dim() != 4 or tuple(images.shape[1:]) != (channels, 28, 28):
+            raise GanzooError(f"features {self.name}: takes ({channels}, 28, 28) images, got "
+                              f"{tuple(images.shape[1:])}; set the metric's `features` option to a network "
+                              "made for these samples")
         return torch.cat([fn(images[i:i + self.batch_size].to(self.device, torch.float32))
                           for i in range(0, len(images), self.batch_size)])
 

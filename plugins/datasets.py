@@ -45,6 +45,9 @@ class StackedMNIST(DeviceDataset):
     def sample_shape(self):
         return (3, *self.data.shape[2:])
 
+    def keep(self, index):  # an example is a triple of digits: keep triples, not digits
+        self.triples, self.labels = self.triples[index], self.labels[index]
+
     def gather(self, index):
         stacked = self.data[self.triples[index]]  # (B, 3, 1, H, W)
         return self.normalise(stacked.flatten(1, 2))

@@ -53,6 +53,11 @@ class UnpairedDataset(Dataset):
             out["A_transformed"] = self.a.normalise(self.true_transform(self.a.data[ia]))
         return out
 
+    def subset(self, n, generator):  # up to n images of each domain
+        for domain in (self.a, self.b):
+            domain.subset(min(n, domain.info.size), generator)
+        self.info = dataclasses.replace(self.info, size=max(self.a.info.size, self.b.info.size))
+
     def state_dict(self):
         return {"A": self.a.state_dict(), "B": self.b.state_dict()}
 
@@ -190,6 +195,13 @@ class FolderDataset(Dataset):
 
     def batches_per_epoch(self):
         return len(self.pairs) // self.batch_size
+
+    def subset(self, n, generator):  # up to n files of each domain
+        for domain in "AB":
+            files = self.pairs.files[domain]
+            keep = torch.randperm(len(files), generator=generator)[:n].sort().values
+            self.pairs.files[domain] = [files[i] for i in keep.tolist()]
+        self.info = dataclasses.replace(self.info, size=len(self.pairs))
 
     def _loader(self):
         sampler = _PairSampler(len(self.pairs.files["A"]), len(self.pairs.files["B"]), self.batch_size,

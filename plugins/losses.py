@@ -2,7 +2,8 @@
 
 lsgan  least squares (Mao et al. 2017): D: ½E[(D(x)-b)²] + ½E[(D(G(z))-a)²]; G: ½E[(D(G(z))-c)²]
 hinge  (Lim & Ye 2017; Miyato et al. 2018): D: E[relu(1-D(x))] + E[relu(1+D(G(z)))]; G: -E[D(G(z))]
-r1     (Mescheder et al. 2018): + γ/2 E‖∇D(x_real)‖², optionally lazy (every k steps, scaled by k)
+r1     (Mescheder et al. 2018): + γ/2 E‖∇D(x_real)‖², optionally lazy (every k steps, scaled by k),
+       γ constant or cosine-annealed to gamma_end (R3GAN)
 r2     the same on the fakes: + γ/2 E‖∇D(x_fake)‖²
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ganzoo import Component, GANObjective, GANOptions, Regularizer, hookimpl, option
+from ganzoo import Component, GANObjective, GANOptions, Regularizer, cosine, hookimpl, option
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Hinge(GANObjective):
 @dataclass(frozen=True)
 class ZeroCentredOptions:
     gamma: float = option(10.0, "weight γ of γ/2·E‖∇D(x)‖²", min=0)
+    gamma_end: float | None = option(None, "γ at the last step, reached from `gamma` along half a cosine "
+                                           "(R3GAN's schedule); null: constant", min=0)
     every: int = option(1, "lazy regularisation: apply every k steps, scaled by k (StyleGAN2 uses 16)", min=1)
     network: str = option("D", "the discriminator role to regularise")
 
@@ -64,14 +67,18 @@ class ZeroCentredPenalty(Regularizer):
     on = "real"
 
     def __init__(self, options: ZeroCentredOptions, ctx):
-        self.gamma, self.every, self.network = options.gamma, options.every, options.network
+        self.gamma, self.gamma_end = options.gamma, options.gamma_end
+        self.every, self.network = options.every, options.network
+
+    def gamma_at(self, progress: float) -> float:
+        return self.gamma if self.gamma_end is None else cosine(self.gamma, self.gamma_end, progress)
 
     def penalty(self, objective, nets, step):
         images, labels = (step.real, step.real_labels) if self.on == "real" else (step.fake, step.fake_labels)
         x = images.detach().requires_grad_(True)
         out = objective.critic(nets[self.network], x, labels)
         (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-        value = 0.5 * self.gamma * grad.pow(2).reshape(out.shape[0], -1).sum(1).mean()
+        value = 0.5 * self.gamma_at(step.progress) * grad.pow(2).reshape(out.shape[0], -1).sum(1).mean()
         return value * self.every, {f"{self.network}/{self.name}": value}
 
 

@@ -29,7 +29,8 @@ def recipe_with(tmp_path, old: str, new: str) -> Path:
      "optimizers, train, eval, loggers "
      "(did you mean 'seed'?)"),
     ("unknown nested key", lambda t: recipe_with(t, "hidden: 256}\n  D", "hiden: 256}\n  D"),
-     "networks.G.hiden: unknown key; allowed: ema_decay, hidden, latent_dim, spectral_norm (did you mean 'hidden'?)"),
+     "networks.G.hiden: unknown key; allowed: ema_decay, ema_halflife, ema_rampup, hidden, latent_dim, spectral_norm "
+     "(did you mean 'hidden'?)"),
     ("unknown component", lambda t: recipe_with(t, "name: bce", "name: bcee"),
      "objective.name: unknown objective 'bcee'; available: bce, cyclegan, hinge, lsgan, ragan, rpgan, wasserstein "
      "(did you mean 'bce'?)"),
@@ -39,6 +40,12 @@ def recipe_with(tmp_path, old: str, new: str) -> Path:
      "optimizers.G.lr: expected a number > 0, got -1"),
     ("both lengths", lambda t: recipe_with(t, "epochs: 50", "epochs: 50\n  steps: 10"),
      "train: set exactly one of train.steps and train.epochs"),
+    ("subset too large", lambda t: recipe_with(t, "name: mnist", "name: mnist\n  limit: 70000"),
+     "data.limit: 70000 is more than the dataset's 60000 examples"),
+    ("subset two ways", lambda t: recipe_with(t, "name: mnist", "name: mnist\n  limit: 600\n  fraction: 0.1"),
+     "data: set limit or fraction, not both"),
+    ("two EMAs", lambda t: recipe_with(t, "hidden: 256}\n  D", "hidden: 256, ema_decay: 0.9, ema_halflife: 10}\n  D"),
+     "networks.G: set ema_decay or ema_halflife, not both"),
 ])
 def test_recipe_errors(cli, tmp_path, case, make, expected):
     code, out, err = cli("run", make(tmp_path), "--out", tmp_path / "run")

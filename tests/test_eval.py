@@ -21,7 +21,8 @@ def test_scores_during_training_and_ganzoo_eval_agree(cli, tmp_path, mnist_class
     metrics = ("[{name: fid, samples: 2000}, {name: kid, samples: 2000, subsets: 20, subset_size: 500}, "
                "{name: inception_score, samples: 2000}, {name: precision_recall, samples: 2000}]")
     code, _, err = cli("run", RECIPES / "vanilla_mnist.yaml", "--out", run, *quick(40),
-                       "--set", f"eval.metrics={metrics}", "--set", "eval.every=20", "--set", "eval.best=fid")
+                       "--set", f"eval.metrics={metrics}", "--set", "eval.every=20", "--set", "eval.best=fid",
+                       "--set", "data.limit=6000")
     assert code == 0, err
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if "eval/fid" in r]
@@ -35,6 +36,7 @@ def test_scores_during_training_and_ganzoo_eval_agree(cli, tmp_path, mnist_class
     assert fingerprint["weights_sha256"] == mnist_classifier["sha256"]
     assert fingerprint["samples"] == 2000 and fingerprint["reference"] == "test"
     assert fingerprint["reference_samples"] == 10000 and fingerprint["layer"].startswith("penultimate")
+    assert fingerprint["train_examples"] == 6000 and fingerprint["subset_seed"] == 0  # trained on a tenth
     scores = json.loads((run / "scores.json").read_text())
     assert scores["final"]["step"] == 40 and scores["best"]["key"] == "fid"
     assert (run / "checkpoints" / "best.pt").is_file()

@@ -98,14 +98,16 @@ def test_ema_generator_is_what_samples_come_from(cli, tmp_path):
     assert not torch.equal(state["ema"]["G"]["fc3.weight"], state["networks"]["G"]["fc3.weight"])
 
 
-def test_rpgan_with_r1_r2_and_diffaugment_trains(cli, tmp_path):
+def test_rpgan_with_r1_r2_lecam_bcr_and_diffaugment_trains(cli, tmp_path):
     # R3GAN's combination: the relativistic pairing loss, zero-centred penalties on real and fake
-    # data; here with DiffAugment on every D input.
+    # data; here with LeCam, bCR and DiffAugment on every D input besides.
     run = tmp_path / "run"
     code, _, err = cli("run", RECIPES / "dcgan_mnist.yaml", "--out", run, *quick(4, **{"train.log_every": 2}),
                        "--set", "train.batch_size=16", "--set", "objective.name=rpgan",
-                       "--set", "regularizers=[{name: r1, gamma: 1}, {name: r2, gamma: 1}]",
+                       "--set", "regularizers=[{name: r1, gamma: 1}, {name: r2, gamma: 1}, {name: lecam, start: 0}, "
+                                "{name: bcr}]",
                        "--set", "augmentation={name: diffaugment}")
     assert code == 0, err
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert all(line["loss/D/r1"] > 0 and line["loss/D/r2"] > 0 for line in lines)
+    terms = ("loss/D/r1", "loss/D/r2", "loss/D/lecam", "loss/D/bcr_real", "loss/D/bcr_fake")
+    assert all(line[t] > 0 for line in lines for t in terms), lines
