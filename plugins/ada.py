@@ -16,9 +16,10 @@ the paper's "bgc" pipeline:
          fractional translation (normal, std 1/8 of the side)
   color  brightness (normal, std 0.2), contrast (log2-normal, std 0.5), saturation on colour
          images (log2-normal, std 1)
-The geometric transforms compose into one affine matrix per image, applied with one bilinear
-resampling and reflected borders (the authors use a wavelet-filtered upsampling; bilinear is
-the simpler choice here). All of it is differentiable, so G's gradient flows through it.
+The geometric transforms compose into one affine matrix per image, applied with one resampling
+with reflected borders: bilinear (the authors filter with a wavelet; bilinear is the simpler
+choice), or whole-pixel copies when only blit is on. Images no transform fired on are returned
+exactly, so p = 0 is the identity. All of it is differentiable, so G's gradient flows through it.
 p and the running r_t are buffers: logged as augment/p and augment/rt, checkpointed, and a
 resumed run continues bit-exactly.
 """
