@@ -71,7 +71,7 @@ def start_run(recipe: str, out: Path, seed: int, steps: int | None, seconds: flo
         sets["train.steps"], sets["train.max_seconds"] = 10**9, seconds
     if eval_every:
         sets["eval.every"] = eval_every
-    args = [sys.executable, "-m", "ganzoo", "run", recipe, "--out", str(out), "--no-progress"]
+    args = [sys.executable, "-m", "ganzoo", "run", recipe, "--out", str(out)]  # progress lines in its log
     for key, value in sets.items():
         args += ["--set", f"{key}={value}"]
     for item in extra:

@@ -32,7 +32,8 @@ def _parser(plugins=None) -> argparse.ArgumentParser:
     overrides(run)
     run.add_argument("--out", metavar="DIR", help="run directory (default: runs/<recipe>-<timestamp>)")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                     help="progress bar (default: only on a terminal)")
+                     help="progress bar (default: a bar on a terminal, a line per log window in a log file)")
+    run.add_argument("--quiet", dest="progress", action="store_false", help="no progress at all (--no-progress)")
     run.add_argument("--nproc", type=int, default=None, metavar="N",
                      help="data-parallel on N processes of this machine (runs torchrun; see README for multi-node)")
 
@@ -43,6 +44,7 @@ def _parser(plugins=None) -> argparse.ArgumentParser:
     resume.add_argument("--allow-changes", default="", metavar="KEY,...",
                         help="recipe keys (or sections) allowed to differ from the checkpoint's, e.g. train.steps")
     resume.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    resume.add_argument("--quiet", dest="progress", action="store_false", help="no progress at all")
 
     lst = sub.add_parser("list", help="list components, with the plugin and package providing each")
     lst.add_argument("kind", nargs="?", help="a kind of component: " + ", ".join(KINDS))

@@ -586,7 +586,9 @@ def _log(run: Run, scalars: dict[str, float], bar, fingerprints: dict | None = N
     with open(run.metrics_path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
     run.last.update(scalars)
-    if bar is not None:
+    if isinstance(bar, ProgressLines):
+        bar.show(run.step, scalars)
+    elif bar is not None:
         bar.set_postfix({k.removeprefix("loss/"): "nan" if v is None else f"{v:.3g}"
                          for k, v in scalars.items() if k.startswith("loss/")}, refresh=False)
     run.plugins.notify("ganzoo_log", run=run, step=run.step, scalars=scalars)
@@ -745,14 +747,43 @@ def _print(message: str) -> None:
 
 
 def _progress_bar(run: Run, progress: bool | None):
-    """A tqdm bar (it/s, ETA, latest losses) on a terminal; nothing otherwise."""
-    if progress is None:
-        progress = sys.stderr.isatty()
-    if not progress:
+    """A tqdm bar (it/s, ETA, latest losses) on a terminal; one plain line per log window when
+    stderr is a file (nohup, a batch scheduler); nothing when progress is False (--quiet)."""
+    if progress is False:
         return None
+    if progress is None and not sys.stderr.isatty():
+        return ProgressLines(run)
     from tqdm import tqdm
 
     return tqdm(total=run.total_steps, initial=run.step, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+
+class ProgressLines:
+    """The progress bar of a log file: `ganzoo: step 400/4000 (10%), 121 images/s, ETA 0:24:50,
+    D 0.295, G 1.69` at every log window, from the window's own throughput."""
+
+    def __init__(self, run: Run):
+        self.total, self.images_per_step = run.total_steps, run.recipe.train.batch_size * batches_per_step(run.objective)
+
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def show(self, step: int, scalars: dict) -> None:
+        rate = scalars.get("images_per_s")
+        if not rate:  # an evaluation's record
+            scores = ", ".join(f"{k.removeprefix('eval/')} {'nan' if v is None else f'{v:.4g}'}"
+                               for k, v in scalars.items() if k.startswith("eval/"))
+            if scores:
+                _print(f"evaluation at step {step}: {scores}")
+            return
+        eta = round((self.total - step) * self.images_per_step / rate)
+        losses = ", ".join(f"{k.removeprefix('loss/')} {'nan' if v is None else f'{v:.3g}'}"
+                           for k, v in scalars.items() if k.startswith("loss/"))
+        _print(f"step {step}/{self.total} ({100 * step / max(1, self.total):.0f}%), {rate:,.0f} images/s, "
+               f"ETA {eta // 3600}:{eta % 3600 // 60:02d}:{eta % 60:02d}" + (f", {losses}" if losses else ""))
 
 
 class LossWindow:

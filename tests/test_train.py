@@ -90,3 +90,14 @@ def test_device_auto_is_cpu_here_and_cuda_is_refused_without_a_gpu(cli, tmp_path
         pytest.skip("a CUDA device is present")
     code, _, err = cli("run", VANILLA, "--set", "device=cuda", "--out", tmp_path / "r", *quick(2))
     assert code == 2 and "device: 'cuda' asked for, but PyTorch sees no CUDA device" in err
+
+
+def test_progress_goes_to_log_files_as_lines_and_quiet_silences_it(cli, tmp_path):
+    # stderr here is not a terminal, as under nohup or a batch scheduler: a line per log window
+    code, _, err = cli("run", VANILLA, "--out", tmp_path / "a", *quick(20))
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if " images/s, ETA " in line]
+    assert [line.split(" (")[0] for line in lines] == ["ganzoo: step 10/20", "ganzoo: step 20/20"]
+    assert "(50%)" in lines[0] and ", D " in lines[0] and ", G " in lines[0]
+    code, _, err = cli("run", VANILLA, "--out", tmp_path / "b", *quick(20), "--quiet")
+    assert code == 0 and "ETA" not in err
