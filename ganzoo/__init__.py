@@ -23,7 +23,7 @@ _LAZY = {
     "DeviceDataset": "data", "IdxSource": "data", "MNIST": "data", "FASHION_MNIST": "data",
     "load_idx_images": "data", "user_cache_dir": "data",
     # image files and grids
-    "list_images": "images", "load_image": "images", "save_grid": "images", "IMAGE_SUFFIXES": "images",
+    "list_images": "images", "load_image": "images", "check_image": "images", "save_grid": "images", "IMAGE_SUFFIXES": "images",
     # evaluation: the context metrics get, and the maths on features
     "EvalContext": "evaluation", "fid": "metrics", "kid": "metrics", "inception_score": "metrics",
     "precision_recall": "metrics", "frechet_distance": "metrics", "feature_statistics": "metrics",

@@ -1,6 +1,8 @@
 """Sample grids as PNG files."""
 from __future__ import annotations
 
+import contextlib
+
 import math
 import os
 from pathlib import Path
@@ -53,10 +55,32 @@ def list_images(folder: Path, expected: str = "") -> list[Path]:
 
 def load_image(path: Path, channels: int):
     """A PIL image converted to grey (1 channel) or RGB; an unreadable file is a one-line error."""
+    with _reading(path) as image:
+        return image.convert("L" if channels == 1 else "RGB")
+
+
+def check_image(path: Path) -> None:
+    """A one-line error, naming the file, unless it is an image PIL can decode within its
+    decompression-bomb limit (checked from the header, before any pixel is decoded)."""
+    with _reading(path) as image:
+        image.verify()
+
+
+@contextlib.contextmanager
+def _reading(path: Path):
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            return image.convert("L" if channels == 1 else "RGB")
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        with warnings.catch_warnings():
+            # PIL warns between MAX_IMAGE_PIXELS and twice that, and refuses above: both stop here
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                yield image
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise GanzooError(f"{path}: image too large to decode safely (over PIL's limit of "
+                          f"{Image.MAX_IMAGE_PIXELS:,} pixels: a decompression bomb, or a file that "
+                          "needs resizing first)") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise GanzooError(f"{path}: unreadable image file ({str(exc).splitlines()[0][:100]})") from None

@@ -167,16 +167,54 @@ class Recipe:
 
 # --- reading ----------------------------------------------------------------------------
 
+MAX_RECIPE_BYTES = 1 << 20  # a recipe is a page of YAML; anything near this is not one
+MAX_DEPTH = 16               # the deepest recipe key is 4 levels down (eval.metrics[i].name)
+
+
+def parse_yaml(text: str, where: str):
+    """YAML (safe loading) of a recipe or a --set value, refused past MAX_DEPTH levels of nesting
+    before the parser's own recursion gives out."""
+    depth = deepest = 0
+    for char in text:  # a cheap upper bound on flow nesting ([{...}]); block nesting is checked after
+        depth += char in "[{"
+        depth -= char in "]}"
+        deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH:
+        raise GanzooError(f"{where}: nested {deepest} levels deep; a recipe nests at most {MAX_DEPTH}")
+    try:
+        value = yaml.safe_load(text)
+    except RecursionError:
+        raise GanzooError(f"{where}: nested too deeply; a recipe nests at most {MAX_DEPTH} levels") from None
+    if _depth(value) > MAX_DEPTH:
+        raise GanzooError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+    return value
+
+
+def _depth(value) -> int:
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        node, level = todo.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        todo.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def read_yaml(path: Path) -> dict:
     """A recipe file as a plain dict; missing files and invalid YAML are one-line errors."""
     try:
+        if Path(path).stat().st_size > MAX_RECIPE_BYTES:
+            raise GanzooError(f"{path}: {Path(path).stat().st_size:,} bytes is too large for a recipe "
+                              f"(at most {MAX_RECIPE_BYTES:,})")
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise GanzooError(f"{path}: recipe file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise GanzooError(f"{path}: cannot read recipe ({exc})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = parse_yaml(text, str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -199,7 +237,7 @@ def apply_overrides(raw: dict, overrides: tuple[str, ...] | list[str]) -> dict:
         if not sep or not key or any(not part for part in key.split(".")):
             raise GanzooError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. train.steps=1000")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = parse_yaml(text, "the value") if text.strip() else None
         except yaml.YAMLError:
             raise GanzooError(f"--set {item!r}: the value is not valid YAML") from None
         node = raw
@@ -368,7 +406,7 @@ def load_recipe(arg: str | Path, overrides: tuple[str, ...] | list[str] = (), pl
             resolve(from_file, plugins.registry, str(path))
         except GanzooError:
             raise exc from None
-        given = " ".join(f"--set {o}" for o in overrides)
+        given = " ".join(f"--set {o if len(o) <= 80 else o[:77] + '...'}" for o in overrides)
         raise GanzooError(f"{given}: {str(exc).removeprefix(f'{path}: ')}") from None
 
 

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganzoo import (FASHION_MNIST, MNIST, Command, Component, DataInfo, Dataset, DeviceDataset, GanzooError, Metric,
-                    __version__, fid, hookimpl, list_images, load_checkpoint, load_idx_images, load_image, option)
+                    __version__, check_image, fid, hookimpl, list_images, load_checkpoint, load_idx_images,
+                    load_image, option)
 
 FOLDER_LAYOUT = "expected trainA/, trainB/, testA/, testB/ under data.root"
 
@@ -172,7 +173,7 @@ class FolderDataset(Dataset):
             raise GanzooError(f"data.crop_size: {crop_size} must be a multiple of 4 for the ResNet generator")
         files_a, files_b = (list_images(root / f"{split}{d}", FOLDER_LAYOUT) for d in "AB")
         for path in files_a + files_b:  # fail before training, naming the file, not at step 10,000
-            self._check(path)
+            check_image(path)
         self.pairs = _FolderPairs(files_a, files_b, channels, load_size, crop_size, flip)
         # No more workers than CPUs this process may use (torch warns otherwise); results do not
         # depend on the count, since _PairSampler draws every index and seed in the main process.
@@ -182,16 +183,6 @@ class FolderDataset(Dataset):
         if len(self.pairs) < batch_size:
             raise GanzooError(f"train.batch_size: {batch_size} is larger than the {len(self.pairs)} images")
         self.info = DataInfo((channels, crop_size, crop_size), None, len(self.pairs))
-
-    @staticmethod
-    def _check(path: Path) -> None:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as image:
-                image.verify()
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            raise GanzooError(f"{path}: unreadable image file ({str(exc).splitlines()[0][:100]})") from None
 
     def batches_per_epoch(self):
         return len(self.pairs) // self.batch_size
