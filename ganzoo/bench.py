@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from .checkpoint import RunLock
 from .errors import GanzooError
 
 
@@ -125,6 +126,15 @@ def bench(recipes: list[str], out: Path, steps: int | None, seconds: float | Non
     if not metrics:
         raise GanzooError("bench: --metrics is empty; name at least one, e.g. --metrics fid")
     out.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out)  # one bench per folder: a second refuses, naming the first's process
+    lock.acquire()
+    try:
+        return _bench(recipes, out, steps, seconds, seeds, metrics, eval_every, extra, jobs)
+    finally:
+        lock.release()
+
+
+def _bench(recipes, out, steps, seconds, seeds, metrics, eval_every, extra, jobs) -> dict:
     if eval_every is None and steps is not None:
         eval_every = max(1, steps // 4)
     # Runs go `jobs` at a time; on a CPU each gets its share of the cores unless OMP_NUM_THREADS says.

@@ -91,3 +91,35 @@ def prune(directory: Path, keep: int) -> None:
     """Delete all but the newest `keep` checkpoints."""
     for _, p in list_checkpoints(directory)[:-keep]:
         p.unlink(missing_ok=True)
+
+
+class RunLock:
+    """One writer per run directory: an exclusive advisory lock on `<run>/.lock`, holding the
+    writer's process id. The operating system drops the lock when its process ends however it
+    ends, so a lock left by a killed run is simply taken over."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ".lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # no advisory locks on this platform (Windows): one writer is on the user
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise GanzooError(f"{self.path.parent}: in use by process {holder} (a ganzoo run, resume or bench "
+                              "writing there); wait for it to end or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the lock; the file stays, harmless, for the next writer
+            self.fd = None

@@ -303,10 +303,17 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
     run.dir, run.plugins = Path(run_dir), plugins
     run.evaluator = build_evaluator(recipe, plugins.registry, device, world=world)
     run.can_evaluate = run.evaluator is not None or bool(plugins.hook.ganzoo_evaluate.get_hookimpls())
-    loggers = _add_loggers(run) if world.main else []
-    try:
-        if world.main:
+    lock = ckpt.RunLock(run.dir)
+    if world.main:  # before anything is written: a second writer on this directory stops here
+        try:
             run.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GanzooError(f"{run.dir}: cannot create the run directory ({exc.strerror or exc})") from None
+        lock.acquire()
+    loggers = []
+    try:
+        loggers = _add_loggers(run) if world.main else []
+        if world.main:
             (run.dir / "recipe.yaml").write_text(recipe.to_yaml())
         if resume is not None:
             _restore(run, resume)
@@ -320,6 +327,7 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
     finally:
         for name in loggers:
             plugins.remove_run_plugin(name)
+        lock.release()
     return run
 
 

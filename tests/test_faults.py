@@ -172,3 +172,23 @@ def test_a_plugin_failing_inside_a_hook_is_named_and_checkpoints_are_kept(tmp_pa
             "my dashboard") in result.stderr
     assert "Traceback" not in result.stderr
     assert (run / "checkpoints" / "step-00000010.pt").is_file()
+
+
+def test_one_writer_per_run_directory_and_a_stale_lock_is_taken_over(cli, tmp_path):
+    from ganzoo.checkpoint import RunLock
+
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = RunLock(run)
+    holder.acquire()  # as a run in progress holds it
+    try:
+        code, _, err = cli("run", RECIPES / "vanilla_mnist.yaml", "--out", run, *quick(2))
+        assert code == 2 and err.count("\n") == 1 and f"{run}: in use by process {os.getpid()}" in err, err
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]  # the second writer wrote nothing
+    finally:
+        holder.release()
+    (run / ".lock").write_text("999999999\n")  # left by a process that was killed: no lock held
+    code, _, err = cli("run", RECIPES / "vanilla_mnist.yaml", "--out", run, *quick(2))
+    assert code == 0, err
+    code, _, err = cli("run", RECIPES / "vanilla_mnist.yaml", "--out", "/proc/ganzoo-run", *quick(2))
+    assert code == 2 and "/proc/ganzoo-run: cannot create the run directory" in err and err.count("\n") == 1, err
