@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import torch
-from torchvision.utils import save_image
 
 from .errors import GanzooError
 
@@ -19,9 +18,27 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     nrow = nrow or max(1, math.ceil(math.sqrt(images.shape[0])))
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_image(images.detach().float().cpu(), tmp, nrow=nrow, normalize=True, value_range=(-1, 1), format="png")
+    from PIL import Image
+
+    Image.fromarray(grid_pixels(images, nrow).numpy()).save(tmp, format="png")
     os.replace(tmp, path)
     return path
+
+
+def grid_pixels(images: torch.Tensor, nrow: int, padding: int = 2) -> torch.Tensor:
+    """(H, W, 3) uint8: images in [-1, 1] tiled `nrow` to a row with `padding` black pixels
+    around each, grey images as RGB; the pixels torchvision's save_image writes, without
+    importing torchvision (which costs a second of start-up)."""
+    x = images.detach().float().cpu().clamp(-1, 1).add(1).div(2)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    n, c, h, w = x.shape
+    columns, rows = min(nrow, n), math.ceil(n / min(nrow, n))
+    grid = torch.zeros(c, rows * (h + padding) + padding, columns * (w + padding) + padding)
+    for i in range(n):
+        top, left = (i // columns) * (h + padding) + padding, (i % columns) * (w + padding) + padding
+        grid[:, top:top + h, left:left + w] = x[i]
+    return grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8)
 
 
 def save_samples(samples: torch.Tensor, path: Path, info, plugins=None, nrow: int | None = None) -> Path:
