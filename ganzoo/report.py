@@ -1,7 +1,7 @@
 """report.html: one self-contained page per run, viewable offline.
 
-Loss curves per phase, metric curves with the best step marked, the latest and the best
-sample grids, the resolved recipe, the environment and the throughput. Images are embedded
+Loss curves per phase and metric curves with the best step marked (SVG, drawn here), the
+latest and the best sample grids, the resolved recipe, the environment and the throughput. Images are embedded
 as data URIs; the page loads nothing from anywhere and runs no script. It is rebuilt from the
 run directory's files, so `ganzoo report RUN_DIR` can redo it at any time.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
+import math
 import platform
 from pathlib import Path
 
@@ -26,31 +26,70 @@ def _records(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def _ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About `count` round values covering [low, high] (steps of 1, 2 or 5 x 10^k)."""
+    if high <= low:
+        return [low]
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step) * step
+    return [first + i * step for i in range(int((high - first) / step + 1e-9) + 1)]
+
+
 def _plot(series: dict[str, list[tuple[float, float]]], title: str, ylabel: str,
           marks: dict[str, tuple[float, float]] | None = None) -> str:
-    """A line chart as a PNG data URI (matplotlib, Agg backend)."""
-    import matplotlib
+    """A line chart as an SVG data URI: drawn here, in a few milliseconds, with no plotting
+    library to import on the training path."""
+    width, height, left, right, top, bottom = 640, 340, 64, 16, 30, 44
+    points = [p for pts in series.values() for p in pts] + list((marks or {}).values())
+    points = [(x, y) for x, y in points if math.isfinite(x) and math.isfinite(y)]
+    xs, ys = [x for x, _ in points] or [0.0, 1.0], [y for _, y in points] or [0.0, 1.0]
+    x0, x1 = (min(xs), max(xs)) if max(xs) > min(xs) else (min(xs) - 0.5, min(xs) + 0.5)
+    pad = (max(ys) - min(ys)) * 0.05 or abs(max(ys)) * 0.05 or 1.0
+    y0, y1 = min(ys) - pad, max(ys) + pad
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def sx(x):
+        return left + (x - x0) / (x1 - x0) * (width - left - right)
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=100)
-    for name, points in series.items():
-        if points:
-            xs, ys = zip(*points)
-            ax.plot(xs, ys, label=name, linewidth=1.2)
+    def sy(y):
+        return height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+           f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
+           f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="13">{html.escape(title)}</text>',
+           f'<text x="{width / 2}" y="{height - 8}" text-anchor="middle">step</text>',
+           f'<text x="14" y="{height / 2}" text-anchor="middle" transform="rotate(-90 14 {height / 2})">'
+           f'{html.escape(ylabel)}</text>']
+    for t in _ticks(x0, x1):
+        out.append(f'<line x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{top}" y2="{height - bottom}" stroke="#ddd"/>'
+                   f'<text x="{sx(t):.1f}" y="{height - bottom + 14}" text-anchor="middle">{t:g}</text>')
+    for t in _ticks(y0, y1):
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" stroke="#ddd"/>'
+                   f'<text x="{left - 4}" y="{sy(t) + 4:.1f}" text-anchor="end">{t:.4g}</text>')
+    out.append(f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
+               'fill="none" stroke="#444"/>')
+    legend = []
+    for i, (name, pts) in enumerate(series.items()):
+        colour = _COLOURS[i % len(_COLOURS)]
+        line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts if math.isfinite(x) and math.isfinite(y))
+        if line:
+            out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="1.4"/>')
+        legend.append((name, colour, "line"))
     for name, (x, y) in (marks or {}).items():
-        ax.plot([x], [y], marker="*", markersize=14, color="crimson", linestyle="none", label=name)
-    ax.set_title(title)
-    ax.set_xlabel("step")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return _png_data_uri(buffer.getvalue())
+        out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="6" fill="crimson"/>')
+        legend.append((name, "crimson", "dot"))
+    for i, (name, colour, kind) in enumerate(legend):
+        y = top + 14 + 14 * i
+        symbol = (f'<circle cx="{width - right - 150}" cy="{y - 4}" r="4" fill="{colour}"/>' if kind == "dot" else
+                  f'<line x1="{width - right - 158}" x2="{width - right - 142}" y1="{y - 4}" y2="{y - 4}" '
+                  f'stroke="{colour}" stroke-width="2"/>')
+        out.append(f'{symbol}<text x="{width - right - 136}" y="{y}">{html.escape(name)}</text>')
+    out.append("</svg>")
+    return "data:image/svg+xml;base64," + base64.b64encode("".join(out).encode()).decode("ascii")
 
 
 def _grid_for(run_dir: Path, step: int | None) -> Path | None:
