@@ -9,6 +9,7 @@ chart of the main score against training time, one line per recipe with a band o
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from .checkpoint import RunLock
+from .files import write_text, writing
 from .errors import GanzooError
 
 
@@ -172,7 +174,7 @@ def _bench(recipes, out, steps, seconds, seeds, metrics, eval_every, extra, jobs
     table = _table(results, *_main_score(metrics))
     _write_table(table, out)
     _chart(results, table["key"], out / "bench.png")
-    (out / "fingerprints.json").write_text(json.dumps(table["fingerprints"], indent=2))
+    write_text(out / "fingerprints.json", json.dumps(table["fingerprints"], indent=2), "the bench fingerprints")
     return table
 
 
@@ -223,32 +225,33 @@ def _write_table(table: dict, out: Path) -> None:
     columns = COLUMNS + [(f"final_{key}", f"final {key}"), (f"best_{key}", f"best {key}"), ("floor", f"{key} floor"),
                          ("fingerprint", "fingerprint"), ("reports", "reports")]
     lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
-    with open(out / "bench.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        header = []
+    csv_text = io.StringIO()
+    writer = csv.writer(csv_text)
+    header = []
+    for name, _ in columns:
+        header += [f"{name}_mean", f"{name}_std"] if isinstance(table["rows"][0][name], tuple) else [name]
+    writer.writerow(header)
+    for row in table["rows"]:
+        cells, values = [], []
         for name, _ in columns:
-            header += [f"{name}_mean", f"{name}_std"] if isinstance(table["rows"][0][name], tuple) else [name]
-        writer.writerow(header)
-        for row in table["rows"]:
-            cells, values = [], []
-            for name, _ in columns:
-                value = row[name]
-                if isinstance(value, tuple):
-                    cells.append(_fmt(*value))
-                    values += [value[0], value[1]]
-                elif name == "reports":
-                    links = [f"[{i}]({Path(p).relative_to(out)})" for i, p in enumerate(value)]
-                    cells.append(" ".join(links) or "-")
-                    values.append(" ".join(str(Path(p).relative_to(out)) for p in value))
-                elif name == "floor":
-                    cells.append(_fmt(value, None))
-                    values.append(value)
-                else:
-                    cells.append(str(value))
-                    values.append(value)
-            lines.append("| " + " | ".join(cells) + " |")
-            writer.writerow(values)
-    (out / "bench.md").write_text("\n".join(lines) + "\n")
+            value = row[name]
+            if isinstance(value, tuple):
+                cells.append(_fmt(*value))
+                values += [value[0], value[1]]
+            elif name == "reports":
+                links = [f"[{i}]({Path(p).relative_to(out)})" for i, p in enumerate(value)]
+                cells.append(" ".join(links) or "-")
+                values.append(" ".join(str(Path(p).relative_to(out)) for p in value))
+            elif name == "floor":
+                cells.append(_fmt(value, None))
+                values.append(value)
+            else:
+                cells.append(str(value))
+                values.append(value)
+        lines.append("| " + " | ".join(cells) + " |")
+        writer.writerow(values)
+    write_text(out / "bench.csv", csv_text.getvalue(), "the bench table")
+    write_text(out / "bench.md", "\n".join(lines) + "\n", "the bench table")
 
 
 def _chart(results: dict, key: str, path: Path) -> None:
@@ -275,5 +278,6 @@ def _chart(results: dict, key: str, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    with writing(path, "the bench chart"):
+        fig.savefig(path)
     plt.close(fig)

@@ -50,9 +50,11 @@ def save_atomic(payload: dict, path: Path) -> None:
 
     A crash at any point leaves either the old file or the new one, never half a file.
     """
+    from .files import temporary, writing
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    tmp = temporary(path)
+    with writing(path, "checkpoint; earlier checkpoints are kept", tmp):
         with open(tmp, "wb") as f:
             torch.save(payload, f)
             f.flush()
@@ -63,10 +65,6 @@ def save_atomic(payload: dict, path: Path) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
-        raise GanzooError(f"{path}: could not write checkpoint ({reason}); earlier checkpoints are kept") from None
 
 
 def load(path: Path) -> dict:

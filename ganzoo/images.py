@@ -17,11 +17,14 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     nrow = nrow or max(1, math.ceil(math.sqrt(images.shape[0])))
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     from PIL import Image
 
-    Image.fromarray(grid_pixels(images, nrow).numpy()).save(tmp, format="png")
-    os.replace(tmp, path)
+    from .files import temporary, writing
+
+    tmp = temporary(path)
+    with writing(path, "the sample grid", tmp):
+        Image.fromarray(grid_pixels(images, nrow).numpy()).save(tmp, format="png")
+        os.replace(tmp, path)
     return path
 
 

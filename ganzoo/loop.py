@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
-from . import distributed
+from . import distributed, files
 from .contract import Augmentation, BuildContext, Dataset, Objective, Phase, StepContext, check_built
 from .data import DataInfo, info_to_dict
 from .distributed import SINGLE, World
@@ -314,7 +314,7 @@ def train(recipe: Recipe, run_dir: Path, plugins: Plugins, resume: dict | None =
     try:
         loggers = _add_loggers(run) if world.main else []
         if world.main:
-            (run.dir / "recipe.yaml").write_text(recipe.to_yaml())
+            files.write_text(run.dir / "recipe.yaml", recipe.to_yaml(), "the resolved recipe")
         if resume is not None:
             _restore(run, resume)
         _train_and_finish(run, progress, resumed=resume is not None)
@@ -395,9 +395,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
     if len(kept) != len(lines):
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        tmp.replace(path)
+        files.write_text(path, "".join(kept), "the log, cut back to the checkpoint's step")
 
 
 # --- 4. the step loop -------------------------------------------------------------------------------
@@ -591,8 +589,7 @@ def _log(run: Run, scalars: dict[str, float], bar, fingerprints: dict | None = N
     record = {"step": run.step, "epoch": round(run.epoch, 4), "time": round(run.elapsed, 3), **scalars}
     if fingerprints:
         record["fingerprints"] = fingerprints
-    with open(run.metrics_path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    files.append_line(run.metrics_path, json.dumps(record), "the log line")
     run.last.update(scalars)
     if isinstance(bar, ProgressLines):
         bar.show(run.step, scalars)
@@ -651,9 +648,7 @@ def _evaluate(run: Run, bar) -> bool:
         run.best = {"key": key, "value": scores[key], "step": run.step}
     run.scores = {k: (v if math.isfinite(v) else None) for k, v in scores.items()}
     summary = {"final": {"step": run.step, **run.scores}, "best": run.best, "fingerprints": fingerprints}
-    tmp = run.dir / ".scores.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    tmp.replace(run.dir / "scores.json")
+    files.write_text(run.dir / "scores.json", json.dumps(summary, indent=2), "the scores")
     write_report(run.dir)
     return improved
 
@@ -745,7 +740,7 @@ def _write_summary(run: Run, images_per_s: float | None) -> None:
                         else f"{platform.machine()} CPU, {os.cpu_count()} cores"),
         "ranks": run.world.size, "ganzoo": __version__, "torch": torch.__version__,
     }
-    (run.dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    files.write_text(run.dir / "summary.json", json.dumps(summary, indent=2), "the run summary")
 
 
 # --- helpers: messages, the progress bar, the loss window, stop signals -----------------------------

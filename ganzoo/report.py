@@ -202,8 +202,8 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 
 def write_report(run_dir: Path, environment: dict | None = None) -> Path:
     run_dir = Path(run_dir)
+    from .files import write_text
+
     path = run_dir / "report.html"
-    tmp = run_dir / ".report.html.tmp"
-    tmp.write_text(build_report(run_dir, environment), encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, build_report(run_dir, environment), "the report")
     return path

@@ -192,3 +192,24 @@ def test_one_writer_per_run_directory_and_a_stale_lock_is_taken_over(cli, tmp_pa
     assert code == 0, err
     code, _, err = cli("run", RECIPES / "vanilla_mnist.yaml", "--out", "/proc/ganzoo-run", *quick(2))
     assert code == 2 and "/proc/ganzoo-run: cannot create the run directory" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_a_write_cut_short_is_one_line_and_keeps_what_was_written(tmp_path):
+    # A file-size limit stands in for a disk that fills: the MLP's 6 MB checkpoint cannot be
+    # written, everything smaller can. Python ignores SIGXFSZ, so the write fails with EFBIG.
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
+
+    run = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "ganzoo", "run", RECIPES / "vanilla_mnist.yaml", "--out", run,
+                             *quick(3), "--set", "loggers=[]"], preexec_fn=limit, capture_output=True, text=True,
+                            timeout=300)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert last.startswith(f"ganzoo: error: {run / 'checkpoints' / 'step-00000003.pt'}: could not write checkpoint")
+    assert "the disk is full or a file-size limit was reached" in last
+    assert list((run / "checkpoints").iterdir()) == []  # no half-written temporary file left behind
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 3  # the log is whole

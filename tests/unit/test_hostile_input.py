@@ -49,3 +49,37 @@ def test_recipes_nested_past_the_limit_are_refused_before_the_parser_recurses(tm
     huge.write_text("# " + "x" * (1 << 20) + "\n")
     with pytest.raises(GanzooError, match="huge.yaml: .* bytes is too large for a recipe"):
         read_yaml(huge)
+
+
+def test_full_disk_at_a_writer_is_one_line_and_leaves_earlier_files_whole(tmp_path, monkeypatch):
+    import errno
+    import io
+    from pathlib import Path
+
+    from ganzoo import files
+
+    target = tmp_path / "scores.json"
+    target.write_text("old")
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(Path, "write_text", full)
+        with pytest.raises(GanzooError, match=r"scores.json: could not write the scores \(the disk is full\)"):
+            files.write_text(target, "new", "the scores")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["scores.json"]
+
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"step": 1}\n')
+
+    class HalfWritten(io.StringIO):  # the disk fills in the middle of the line
+        def write(self, text):
+            with open(log, "a") as real:
+                real.write(text[: len(text) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "open", lambda *a, **k: HalfWritten(), raising=False)
+    with pytest.raises(GanzooError, match=r"metrics.jsonl: could not write the log line \(the disk is full\)"):
+        files.append_line(log, '{"step": 2}', "the log line")
+    assert log.read_text() == '{"step": 1}\n'  # cut back to whole lines
