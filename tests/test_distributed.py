@@ -56,7 +56,7 @@ def test_two_ranks_keep_identical_replicas_and_only_rank0_writes(tmp_path, data_
             assert torch.equal(value, rank1[role][key]), (role, key)
     # Only rank 0 wrote the run: one set of files, and the ganzoo lines printed once.
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
-        "checkpoints", "metrics.jsonl", "recipe.yaml", "report.html", "samples", "summary.json", "tensorboard"]
+        ".lock", "checkpoints", "metrics.jsonl", "recipe.yaml", "report.html", "samples", "summary.json", "tensorboard"]
     assert result.stderr.count("ganzoo: done:") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["driver.py", "dumps", "run"]
 
