@@ -22,7 +22,8 @@ def test_one_epoch_from_the_cli_writes_a_complete_run(tmp_path, data_root):
 
     resolved = yaml.safe_load((run / "recipe.yaml").read_text())
     assert resolved["train"]["epochs"] == 1 and resolved["networks"]["G"] == {
-        "name": "mlp", "latent_dim": 100, "hidden": 256, "spectral_norm": False, "ema_decay": None}
+        "name": "mlp", "latent_dim": 100, "hidden": 256, "spectral_norm": False, "ema_decay": None,
+        "ema_halflife": None, "ema_rampup": None}
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == list(range(100, 601, 100))
     assert lines[-1]["epoch"] == 1.0
