@@ -47,32 +47,34 @@ class ADAOptions:
     adaptive: bool = option(True, "adapt p; false keeps p fixed (the paper's fixed-p baselines)")
 
 
-def _rotation(theta):
-    c, s = torch.cos(theta), torch.sin(theta)
-    zero, one = torch.zeros_like(theta), torch.ones_like(theta)
-    return torch.stack([torch.stack([c, -s, zero], -1), torch.stack([s, c, zero], -1),
+def _affine(a, b, tx, c, d, ty):
+    """(n, 3, 3) matrices [[a, b, tx], [c, d, ty], [0, 0, 1]] from (n,) tensors."""
+    zero, one = torch.zeros_like(a), torch.ones_like(a)
+    return torch.stack([torch.stack([a, b, tx], -1), torch.stack([c, d, ty], -1),
                         torch.stack([zero, zero, one], -1)], -2)
+
+
+def _rotation(theta):
+    c, s, zero = torch.cos(theta), torch.sin(theta), torch.zeros_like(theta)
+    return _affine(c, -s, zero, s, c, zero)
 
 
 def _quarter_turns(k):
     """Rotation by k x 90 degrees with exact zeros and ones (cos(pi/2) is not 0 in floats)."""
     cos = torch.tensor([1.0, 0.0, -1.0, 0.0], device=k.device)[k]
     sin = torch.tensor([0.0, 1.0, 0.0, -1.0], device=k.device)[k]
-    zero, one = torch.zeros_like(cos), torch.ones_like(cos)
-    return torch.stack([torch.stack([cos, -sin, zero], -1), torch.stack([sin, cos, zero], -1),
-                        torch.stack([zero, zero, one], -1)], -2)
+    zero = torch.zeros_like(cos)
+    return _affine(cos, -sin, zero, sin, cos, zero)
 
 
 def _scale(sx, sy):
-    zero, one = torch.zeros_like(sx), torch.ones_like(sx)
-    return torch.stack([torch.stack([sx, zero, zero], -1), torch.stack([zero, sy, zero], -1),
-                        torch.stack([zero, zero, one], -1)], -2)
+    zero = torch.zeros_like(sx)
+    return _affine(sx, zero, zero, zero, sy, zero)
 
 
 def _translate(tx, ty):
     zero, one = torch.zeros_like(tx), torch.ones_like(tx)
-    return torch.stack([torch.stack([one, zero, tx], -1), torch.stack([zero, one, ty], -1),
-                        torch.stack([zero, zero, one], -1)], -2)
+    return _affine(one, zero, tx, zero, one, ty)
 
 
 class ADA(Augmentation):
