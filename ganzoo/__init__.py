@@ -30,6 +30,7 @@ _LAZY = {
     "kl_to_uniform": "metrics", "stacked_mnist_modes": "metrics", "modes_2d": "metrics",
     # feature networks' files: the cache folder, weights hashes, atomic writes
     "cache_dir": "features", "weights_hash": "features", "save_atomic": "checkpoint",
+    "save_if_possible": "files",
     # the run the notification hooks receive; a run's checkpoint with its networks rebuilt
     "Run": "loop", "load_checkpoint": "api",
     # a value that follows the run: from start to end along half a cosine

@@ -68,3 +68,21 @@ def append_line(path: Path, line: str, what: str) -> None:
         with contextlib.suppress(OSError):
             os.truncate(path, size)
         raise GanzooError(f"{path}: could not write {what} ({reason(exc, path)})") from None
+
+
+def save_if_possible(payload, path: Path) -> str | None:
+    """torch.save `payload` whole or not at all; the reason it could not (a full or read-only
+    disk), or None. For caches, whose loss costs only time."""
+    import torch
+
+    path = Path(path)
+    tmp = temporary(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+        return None
+    except (OSError, RuntimeError) as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        return reason(exc, path)

@@ -170,7 +170,10 @@ def load_classifier(dataset: str, device, root: str | None = None, train_if_miss
 
 def _classifier(dataset: str):
     def build(options, ctx):
+        # the recipe's data.root where it holds this dataset's files (a folder of PNGs does not)
         root = getattr(ctx.recipe.data.options, "root", None) if ctx.recipe is not None else None
+        if root and not (Path(root).expanduser() / CLASSIFIER_DATA[dataset][0].folder).is_dir():
+            root = None
         return load_classifier(dataset, ctx.device, root=root)
     return build
 

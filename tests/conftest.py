@@ -65,3 +65,16 @@ def make_tree(root: Path, missing: str | None = None) -> Path:
             pixels = torch.randint(0, 256, (h, w, 3) if mode == "RGB" else (h, w), generator=g, dtype=torch.uint8)
             Image.fromarray(pixels.numpy(), mode).save(root / domain / f"img{i}.png")
     return root
+
+
+def make_class_folders(root: Path, side: int = 28, per_class: int = 6, classes: int = 3) -> Path:
+    """root/<class>/*.png: small images of mixed sizes and modes, for the `folder` dataset."""
+    g = torch.Generator().manual_seed(1)
+    for c in range(classes):
+        (root / f"class{c}").mkdir(parents=True)
+        for i in range(per_class):
+            w, h = side + 3 * i, side + 5 * (i % 2)
+            mode = "RGB" if i % 2 else "L"
+            pixels = torch.randint(0, 256, (h, w, 3) if mode == "RGB" else (h, w), generator=g, dtype=torch.uint8)
+            Image.fromarray(pixels.numpy(), mode).save(root / f"class{c}" / f"img{i}.png")
+    return root

@@ -5,7 +5,7 @@ import math
 import pytest
 import yaml
 
-from conftest import RECIPES, make_tree, quick
+from conftest import RECIPES, make_class_folders, make_tree, quick
 
 ALL_RECIPES = sorted(RECIPES.glob("*.yaml"))
 
@@ -14,7 +14,11 @@ ALL_RECIPES = sorted(RECIPES.glob("*.yaml"))
 def test_recipe_trains_a_few_steps(cli, tmp_path, recipe):
     run = tmp_path / "run"
     extra = []
-    if yaml.safe_load(recipe.read_text())["data"]["name"] == "image_folder":  # a folder of files to point at
+    data = yaml.safe_load(recipe.read_text())["data"]
+    if data["name"] == "folder":  # the user's own images: a folder of class subfolders
+        images = make_class_folders(tmp_path / "images", side=data["size"], per_class=12)
+        extra = ["--set", f"data.root={images}", "--set", "data.test_root=null", "--set", "train.batch_size=16"]
+    if data["name"] == "image_folder":  # a folder of files to point at
         extra = ["--set", f"data.root={make_tree(tmp_path / 'images')}", "--set", "data.load_size=36",
                  "--set", "data.crop_size=32", "--set", "networks.G_AB.blocks=2", "--set", "networks.G_BA.blocks=2"]
     # Evaluation is left to tests/test_eval.py: here, training and the sample grid.

@@ -1,0 +1,307 @@
+"""Your own images: a folder of image files, flat or with one subfolder per class.
+
+dataset  folder: every image PIL reads, grey or RGB, resized (shorter side) and centre-cropped
+         to data.size. A set that fits data.memory_mb is decoded once, by DataLoader workers,
+         held on the training device as one uint8 tensor (the MNIST fast path) and cached as a
+         tensor file, so the next run of the same folder starts in a second; a larger one
+         streams through the workers, decoding each batch.
+
+Layouts (the first one that matches):
+  root/*.png                  unconditional: no labels
+  root/<class>/*.png          one class per subfolder, labels 0..K-1 in sorted name order
+Metrics compare against `test_root` when given (e.g. a held-out folder), else the training
+folder itself, the usual protocol for CelebA- and FFHQ-style data.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from ganzoo import (IMAGE_SUFFIXES, Component, DataInfo, Dataset, DeviceDataset, GanzooError, cache_dir, check_image,
+                    hookimpl, load_image, option, save_if_possible)
+
+CACHE_FORMAT = "ganzoo-folder/1"
+RESAMPLE = {"bicubic": 3, "bilinear": 2, "lanczos": 1, "box": 4, "nearest": 0}  # PIL.Image.Resampling
+
+
+# --- the files ------------------------------------------------------------------------------------
+
+def scan(root: Path) -> tuple[list[Path], list[int] | None, list[str]]:
+    """(files, labels or None, class names) of a flat folder or a folder of class subfolders."""
+    if not root.is_dir():
+        raise GanzooError(f"data.root: {root} is not a folder (expected image files, or one subfolder of "
+                          "images per class)")
+    entries = sorted(root.iterdir())
+    images = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if images:
+        return images, None, []
+    classes = [p for p in entries if p.is_dir() and not p.name.startswith(".")]
+    files, labels = [], []
+    for label, folder in enumerate(classes):
+        inside = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not inside:
+            raise GanzooError(f"{folder}: class folder without image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        files += inside
+        labels += [label] * len(inside)
+    if not files:
+        raise GanzooError(f"{root}: no image files, and no subfolders of them "
+                          f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files, labels, [p.name for p in classes]
+
+
+class Decoded(torch.utils.data.Dataset):
+    """File i as uint8 (C, size, size): shorter side resized to `size`, then the centre crop.
+    An image already of that size keeps its exact pixels."""
+
+    def __init__(self, files: list[Path], channels: int, size: int, resample: str):
+        self.files, self.channels, self.size, self.resample = files, channels, size, RESAMPLE[resample]
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        import numpy as np
+
+        image = load_image(self.files[i], self.channels)
+        w, h = image.size
+        if (w, h) != (self.size, self.size):
+            scale = self.size / min(w, h)
+            image = image.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))),
+                                 self.resample)
+            w, h = image.size
+            left, top = (w - self.size) // 2, (h - self.size) // 2
+            image = image.crop((left, top, left + self.size, top + self.size))
+        pixels = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy())
+        return pixels.unsqueeze(0) if pixels.dim() == 2 else pixels.permute(2, 0, 1).contiguous()
+
+
+def _workers(wanted: int) -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(wanted, cpus)
+
+
+def _loader_error(exc: Exception) -> GanzooError:
+    """A DataLoader worker's failure (a damaged file) as the one line that names the file."""
+    last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    prefix = f"{GanzooError.__module__}.{GanzooError.__name__}: "  # as a worker's traceback ends
+    return GanzooError(last.removeprefix(prefix)[:300])
+
+
+def decode_all(decoded: Decoded, workers: int, what: str) -> torch.Tensor:
+    """Every file decoded once, in parallel, into one (N, C, size, size) uint8 tensor."""
+    out = torch.empty((len(decoded), decoded.channels, decoded.size, decoded.size), dtype=torch.uint8)
+    loader = torch.utils.data.DataLoader(decoded, batch_size=256, num_workers=_workers(workers))
+    start, done, shown = time.perf_counter(), 0, -1
+    tty = sys.stderr.isatty()
+    try:
+        for batch in loader:
+            out[done:done + len(batch)] = batch
+            done += len(batch)
+            percent = 100 * done // len(decoded)
+            if tty and percent != shown:  # a progress bar where someone watches; one line in logs
+                shown = percent
+                bar = "#" * (percent // 4)
+                print(f"\rganzoo: decoding {what}: [{bar:<25}] {percent}%", end="", file=sys.stderr, flush=True)
+    except Exception as exc:  # noqa: BLE001 - a worker's error, already naming its file
+        raise _loader_error(exc) from None
+    finally:
+        if tty and shown >= 0:
+            print(file=sys.stderr)
+    print(f"ganzoo: decoded {len(decoded):,} images of {what} in {time.perf_counter() - start:.1f} s",
+          file=sys.stderr)
+    return out
+
+
+# --- the cache --------------------------------------------------------------------------------------
+
+def cache_key(root: Path, files: list[Path], transform: dict) -> str:
+    """The files' names, sizes and modification times and the transform: any edit, addition or
+    removal of a file, or another size or filter, is another key."""
+    h = hashlib.sha256(f"{CACHE_FORMAT}\n{root.resolve()}\n{sorted(transform.items())}\n".encode())
+    for path in files:
+        stat = path.stat()
+        h.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def read_cache(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - a damaged cache is decoded again, not an error
+        return None
+    return payload if isinstance(payload, dict) and payload.get("format") == CACHE_FORMAT else None
+
+
+def write_cache(path: Path, payload: dict) -> None:
+    """Best effort: a cache that cannot be written (full or read-only disk) costs the next run a
+    decode, so it is one line of warning, not a failed run."""
+    failure = save_if_possible(payload, path)
+    if failure:
+        print(f"ganzoo: warning: {path}: decoded images not cached ({failure})", file=sys.stderr)
+
+
+# --- streaming ---------------------------------------------------------------------------------------
+
+class _EpochSampler(torch.utils.data.Sampler):
+    """The batches of one epoch, from a permutation drawn in the main process (seed, epoch), so
+    the worker count changes nothing and a resumed run skips the batches it has seen."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, skip: int):
+        self.n, self.batch_size, self.seed, self.epoch, self.skip = n, batch_size, seed, epoch, skip
+
+    def __len__(self):
+        return self.n // self.batch_size - self.skip
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100003 + self.epoch))
+        for k in range(self.skip, self.n // self.batch_size):
+            yield order[k * self.batch_size:(k + 1) * self.batch_size].tolist()
+
+
+class StreamingFolder(Dataset):
+    """Images decoded batch by batch in DataLoader workers, for sets larger than memory."""
+
+    def __init__(self, decoded: Decoded, labels: list[int] | None, info: DataInfo, batch_size: int, device,
+                 seed: int, workers: int):
+        self.decoded, self.info = decoded, info
+        self.labels = None if labels is None else torch.tensor(labels, dtype=torch.long)
+        self.batch_size, self.device, self.seed, self.workers = batch_size, device, seed, _workers(workers)
+        self.epoch, self.batches_done, self._iterator = 0, 0, None
+
+    def batches_per_epoch(self):
+        return len(self.decoded) // self.batch_size
+
+    def _loader(self):
+        sampler = _EpochSampler(len(self.decoded), self.batch_size, self.seed, self.epoch, self.batches_done)
+        indexed = _Indexed(self.decoded)
+        return iter(torch.utils.data.DataLoader(indexed, batch_sampler=sampler, num_workers=self.workers,
+                                                pin_memory=self.device.type == "cuda",
+                                                persistent_workers=False))
+
+    def next_batch(self):
+        if self._iterator is None:
+            self._iterator = self._loader()
+        try:
+            try:
+                index, images = next(self._iterator)
+            except StopIteration:
+                self.epoch, self.batches_done = self.epoch + 1, 0
+                self._iterator = self._loader()
+                index, images = next(self._iterator)
+        except Exception as exc:  # noqa: BLE001
+            raise _loader_error(exc) from None
+        self.batches_done += 1
+        batch = {"image": DeviceDataset.normalise(images.to(self.device, non_blocking=True))}
+        if self.labels is not None:
+            batch["label"] = self.labels[index].to(self.device)
+        return batch
+
+    def examples(self, n, generator):
+        index = torch.randperm(len(self.decoded), generator=generator)[:n]
+        images = torch.stack([self.decoded[i] for i in index.tolist()])
+        return DeviceDataset.normalise(images.to(self.device))
+
+    def subset(self, n, generator):
+        keep = torch.randperm(len(self.decoded), generator=generator)[:n].sort().values.tolist()
+        self.decoded.files = [self.decoded.files[i] for i in keep]
+        if self.labels is not None:
+            self.labels = self.labels[keep]
+        self.info = dataclasses.replace(self.info, size=n)
+
+    def state_dict(self):
+        return {"epoch": self.epoch, "batches_done": self.batches_done}
+
+    def load_state_dict(self, state):
+        self.epoch, self.batches_done, self._iterator = int(state["epoch"]), int(state["batches_done"]), None
+
+
+class _Indexed(torch.utils.data.Dataset):
+    def __init__(self, decoded):
+        self.decoded = decoded
+
+    def __len__(self):
+        return len(self.decoded)
+
+    def __getitem__(self, i):
+        return i, self.decoded[i]
+
+
+# --- the component ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FolderOptions:
+    root: str = option("", "folder of image files, or of one subfolder of images per class (the labels)")
+    test_root: str | None = option(None, "held-out folder of the same layout that metrics compare against; "
+                                         "default: the training folder")
+    split: Literal["train", "test"] = option("train", "train: root; test: test_root (else root)")
+    size: int = option(64, "side of the square images: the shorter side is resized to it, then centre-cropped",
+                       min=4)
+    channels: Literal[1, 3] = option(3, "1 (grey) or 3 (RGB); every image is converted")
+    resample: Literal["bicubic", "bilinear", "lanczos", "box", "nearest"] = option(
+        "bicubic", "PIL filter for resizing (antialiased when shrinking)")
+    load: Literal["auto", "memory", "stream"] = option(
+        "auto", "memory: decode once, hold on the training device; stream: decode every batch in workers; "
+                "auto: memory when the decoded set fits memory_mb")
+    memory_mb: float = option(4096, "largest decoded set (N x C x size x size bytes) held in memory", min=0)
+    cache: bool = option(True, "in memory mode, keep the decoded set as a tensor file in the cache folder "
+                               "($GANZOO_CACHE/folders), keyed by the files' names, sizes, times and the transform")
+    workers: int = option(2, "DataLoader worker processes that decode (0: in the main process)", min=0)
+    features: str | None = option(None, "feature network of the metrics (e.g. mnist_lenet for digits); "
+                                        "default: inception_fid")
+
+
+def _folder(o: FolderOptions, ctx):
+    if not o.root:
+        raise GanzooError("data.root: missing; give the folder of images (or of one subfolder per class)")
+    root = Path(o.test_root if o.split == "test" and o.test_root else o.root).expanduser()
+    files, labels, classes = scan(root)
+    decoded = Decoded(files, o.channels, o.size, o.resample)
+    batch_size, seed = ctx.recipe.train.batch_size, ctx.recipe.seed + 1
+    info = DataInfo((o.channels, o.size, o.size), len(classes) or None, len(files), o.features or "inception_fid",
+                    {"classes": tuple(classes)} if classes else {})
+    if batch_size > len(files) and o.split == "train":
+        raise GanzooError(f"train.batch_size: {batch_size} is larger than the {len(files)} images in {root}")
+    megabytes = len(files) * o.channels * o.size * o.size / 2**20
+    stream = o.load == "stream" or (o.load == "auto" and megabytes > o.memory_mb)
+    if stream:
+        if o.split == "train":
+            why = "data.load: stream" if o.load == "stream" else f"over data.memory_mb {o.memory_mb:,.0f}"
+            print(f"ganzoo: streaming {len(files):,} images of {root} ({megabytes:,.1f} MB decoded, {why}); "
+                  f"{_workers(o.workers)} workers decode", file=sys.stderr)
+        if o.split == "train":  # a damaged file fails now, naming it, not at step 10,000
+            for path in files:
+                check_image(path)
+        return StreamingFolder(decoded, labels, info, batch_size, ctx.device, seed, o.workers)
+
+    transform = {"size": o.size, "channels": o.channels, "resample": o.resample}
+    path = cache_dir() / "folders" / f"{cache_key(root, files, transform)[:32]}.pt"
+    payload = read_cache(path) if o.cache else None
+    if payload is None:
+        images = decode_all(decoded, o.workers, str(root))
+        if o.cache:
+            write_cache(path, {"format": CACHE_FORMAT, "root": str(root), "images": images,
+                               "transform": transform})
+    else:
+        images = payload["images"]
+        print(f"ganzoo: {len(images):,} decoded images of {root} read from the cache {path}", file=sys.stderr)
+    data = DeviceDataset(images, None if labels is None else torch.tensor(labels), max(1, min(batch_size, len(files))),
+                         ctx.device, seed=seed, num_classes=info.num_classes, features=info.features,
+                         extras=info.extras)
+    return data
+
+
+@hookimpl
+def ganzoo_add_components():
+    return [Component("dataset", "folder", _folder, FolderOptions,
+                      "your images: a flat folder or one subfolder per class, resized and centre-cropped; "
+                      "decoded once and cached, or streamed")]
