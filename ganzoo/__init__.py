@@ -26,7 +26,8 @@ _LAZY = {
     "list_images": "images", "load_image": "images", "check_image": "images", "save_grid": "images", "IMAGE_SUFFIXES": "images",
     # evaluation: the context metrics get, and the maths on features
     "EvalContext": "evaluation", "fid": "metrics", "kid": "metrics", "inception_score": "metrics",
-    "precision_recall": "metrics", "frechet_distance": "metrics", "feature_statistics": "metrics",
+    "precision_recall": "metrics", "density_coverage": "metrics", "frechet_distance": "metrics", "feature_statistics": "metrics",
+    "save_statistics": "metrics", "load_statistics": "metrics",
     "kl_to_uniform": "metrics", "stacked_mnist_modes": "metrics", "modes_2d": "metrics",
     # feature networks' files: the cache folder, weights hashes, atomic writes
     "cache_dir": "features", "weights_hash": "features", "save_atomic": "checkpoint",

@@ -22,9 +22,13 @@ class EvalContext:
     recipe, registry, objective, nets (the sampling networks), data_info, device, seed, world;
     fake(n), real(split, n), feature_net(name), features(name, source, n): cached per evaluation;
     cache: a dict metrics may share further results through (e.g. translations of test images).
+    lasting: what does not change during a run (feature networks, features of real data), kept
+    across the evaluations of one Evaluator, so an Inception network is loaded and the reference
+    set passed through it once per run, not once per evaluation.
     """
 
-    def __init__(self, recipe, registry, objective, nets, data_info, device, seed: int, world=None):
+    def __init__(self, recipe, registry, objective, nets, data_info, device, seed: int, world=None,
+                 lasting: dict | None = None):
         from .distributed import SINGLE
 
         self.recipe, self.registry, self.objective, self.nets = recipe, registry, objective, nets
@@ -32,6 +36,7 @@ class EvalContext:
         self.world = world or SINGLE
         self._fake: Tensor | None = None
         self.cache: dict = {}
+        self.lasting: dict = {} if lasting is None else lasting
 
     # --- samples ----------------------------------------------------------------------------
     def fake(self, n: int) -> Tensor:
@@ -72,20 +77,21 @@ class EvalContext:
             raise GanzooError(f"eval: dataset {self.recipe.data.name!r} has no default feature network; "
                               "set the metric's `features` option")
         key = ("net", name)
-        if key not in self.cache:
+        if key not in self.lasting:
             component = self.registry.get("features", name, "features")
             options = component.options()
-            self.cache[key] = component.build(options, BuildContext(device=self.device, recipe=self.recipe))
-        return self.cache[key]
+            self.lasting[key] = component.build(options, BuildContext(device=self.device, recipe=self.recipe))
+        return self.lasting[key]
 
     def features(self, net_name: str | None, source: str, n: int) -> Tensor:
         """Features of n samples: source "fake", or a real split ("train", "test")."""
         net = self.feature_net(net_name)
         key = ("features", net.name, source, n)
-        if key not in self.cache:
+        store = self.cache if source == "fake" else self.lasting
+        if key not in store:
             images = self.fake(n) if source == "fake" else self.real(source, n)
-            self.cache[key] = net.features(images).cpu()
-        return self.cache[key]
+            store[key] = net.features(images).cpu()
+        return store[key]
 
 
 class Evaluator:
@@ -97,6 +103,7 @@ class Evaluator:
         self.recipe, self.registry, self.world = recipe, registry, world or SINGLE
         self.metrics = metrics
         self._floors: dict[str, float] | None = None
+        self._lasting: dict = {}  # feature networks and real features, for every evaluation of the run
 
     def goals(self) -> dict[str, str]:
         return {k: v for _, m in self.metrics for k, v in m.goals.items()}
@@ -104,7 +111,7 @@ class Evaluator:
     def evaluate(self, objective, nets, data_info, device) -> tuple[dict[str, float], dict]:
         """({score: value, score_floor: value}, {metric name: fingerprint})."""
         ev = EvalContext(self.recipe, self.registry, objective, nets, data_info, device, self.recipe.eval.seed,
-                         self.world)
+                         self.world, self._lasting)
         scores, fingerprints = {}, {}
         try:
             if self.world.distributed:  # the one collective step: samples made on every rank

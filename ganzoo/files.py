@@ -57,6 +57,16 @@ def write_text(path: Path, text: str, what: str) -> None:
         os.replace(tmp, path)
 
 
+def write_bytes(path: Path, data: bytes, what: str) -> None:
+    """`path` replaced whole by `data` (a temporary file, then a rename)."""
+    path = Path(path)
+    tmp = temporary(path)
+    with writing(path, what, tmp):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+
 def append_line(path: Path, line: str, what: str) -> None:
     """One line added to `path`; a failed append is truncated back, so the file holds whole lines."""
     path = Path(path)

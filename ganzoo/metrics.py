@@ -40,6 +40,31 @@ def fid(fake_features: Tensor, real_features: Tensor) -> float:
     return frechet_distance(*feature_statistics(fake_features), *feature_statistics(real_features))
 
 
+def save_statistics(path, mu: np.ndarray, sigma: np.ndarray) -> None:
+    """(mu, sigma) as an .npz file in pytorch-fid's format (arrays `mu` and `sigma`)."""
+    import io
+    from pathlib import Path
+
+    from .files import write_bytes
+    buffer = io.BytesIO()
+    np.savez(buffer, mu=mu, sigma=sigma)
+    write_bytes(Path(path), buffer.getvalue(), "feature statistics")
+
+
+def load_statistics(path) -> tuple[np.ndarray, np.ndarray]:
+    """(mu, sigma) of an .npz file in pytorch-fid's format (published statistics files among them)."""
+    from .errors import GanzooError
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            mu, sigma = f["mu"][:], f["sigma"][:]
+    except (OSError, ValueError, KeyError) as exc:
+        raise GanzooError(f"{path}: not a statistics file with arrays mu and sigma "
+                          f"({str(exc).splitlines()[0][:100]})") from None
+    if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
+        raise GanzooError(f"{path}: mu {mu.shape} and sigma {sigma.shape} are not a mean and its covariance")
+    return mu.astype(np.float64), sigma.astype(np.float64)
+
+
 # --- Kernel Inception Distance (KID) --------------------------------------------------------
 
 def mmd2_unbiased(x: Tensor, y: Tensor) -> Tensor:
@@ -106,6 +131,25 @@ def precision_recall(fake_features: Tensor, real_features: Tensor, k: int = 3) -
     precision = _inside_manifold(fake, real, _kth_neighbour_radii(real, k)).float().mean()
     recall = _inside_manifold(real, fake, _kth_neighbour_radii(fake, k)).float().mean()
     return float(precision), float(recall)
+
+
+# --- Density and coverage (Naeem et al. 2020) --------------------------------------------------
+
+def density_coverage(fake_features: Tensor, real_features: Tensor, k: int = 5,
+                     chunk: int = 2048) -> tuple[float, float]:
+    """Density: real k-NN balls containing each fake, counted with multiplicity, / k, averaged
+    (about 1 when the two match, above 1 where fakes crowd the real modes); coverage: share of
+    real balls holding at least one fake. Strict inequalities, as the authors' `prdc` code."""
+    fake, real = fake_features.float(), real_features.float()
+    radii = _kth_neighbour_radii(real, k, chunk)
+    inside_count = torch.zeros(len(fake))
+    covered = torch.zeros(len(real), dtype=torch.bool)
+    for start in range(0, len(real), chunk):
+        d = torch.cdist(real[start:start + chunk], fake)           # (chunk of reals, fakes)
+        inside = d < radii[start:start + chunk].unsqueeze(1)
+        inside_count += inside.sum(dim=0)
+        covered[start:start + chunk] = inside.any(dim=1)
+    return float(inside_count.mean() / k), float(covered.float().mean())
 
 
 # --- Mode coverage -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Scores (see ganzoo.metrics for the maths):
   kid                 kernel distance with its standard deviation over subsets (Bińkowski et al. 2018)
   inception_score     on the dataset's classifier (Salimans et al. 2016)
   precision_recall    k-NN manifolds, k = 3 (Kynkäänniemi et al. 2019)
+  density_coverage    real k-NN balls, k = 5 (Naeem et al. 2020)
   stacked_mnist_modes modes out of 1000 and KL to uniform, 26k samples (VEEGAN / PacGAN protocol)
   modes_2d            modes, % high-quality samples, reverse KL, 2,500 samples (PacGAN protocol)
 Feature network: inception_v3 (local file); the LeNet classifiers are in ganzoo_plugins.classifiers.
@@ -19,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo import (Component, FeatureNet, GanzooError, Metric, __version__, fid, hookimpl, inception_score, kid,
-                    modes_2d, option, precision_recall, stacked_mnist_modes)
+from ganzoo import (Component, FeatureNet, GanzooError, Metric, __version__, density_coverage, feature_statistics, fid,
+                    frechet_distance, hookimpl, inception_score, kid, load_statistics, modes_2d, option,
+                    precision_recall, stacked_mnist_modes)
 
 
 def _fingerprint(ev, features: str | None, **counts) -> dict:
@@ -83,8 +85,13 @@ class InceptionOptions:
 class FIDOptions:
     features: str | None = option(None, "feature network (default: the dataset's, e.g. mnist_lenet)")
     samples: int = option(10000, "generated samples", min=2)
-    reference: str = option("test", "real split compared against")
+    reference: str = option("test", "real split compared against (for fid also an .npz of mu and sigma in "
+                                    "pytorch-fid's format, e.g. published statistics)")
     reference_samples: int = option(10000, "real examples (at most the split's size)", min=2)
+
+
+def _statistics_file(o) -> Path | None:
+    return Path(o.reference).expanduser() if o.reference.endswith(".npz") else None
 
 
 class FID(Metric):
@@ -93,20 +100,29 @@ class FID(Metric):
     def __init__(self, o: FIDOptions, ctx):
         self.o = o
 
+    def _real(self, ev):
+        """Real features of the reference split; a statistics file is for fid alone."""
+        if _statistics_file(self.o):
+            raise GanzooError(f"reference: {self.o.reference} holds statistics, which only fid can use; "
+                              "give a split (train or test)")
+        return ev.features(self.o.features, self.o.reference, self.o.reference_samples)
+
     def __call__(self, ev):
-        fake = ev.features(self.o.features, "fake", self.o.samples)
-        real = ev.features(self.o.features, self.o.reference, self.o.reference_samples)
-        return {"fid": fid(fake, real)}
+        fake = feature_statistics(ev.features(self.o.features, "fake", self.o.samples))
+        path = _statistics_file(self.o)
+        return {"fid": frechet_distance(*fake, *(load_statistics(path) if path else feature_statistics(self._real(ev))))}
 
     def floor(self, ev):  # real training images against the reference split
+        if _statistics_file(self.o):
+            return {}
         train = ev.features(self.o.features, "train", self.o.samples)
-        real = ev.features(self.o.features, self.o.reference, self.o.reference_samples)
-        return {"fid_floor": fid(train, real)}
+        return {"fid_floor": fid(train, self._real(ev))}
 
     def fingerprint(self, ev):
-        return _fingerprint(ev, self.o.features, samples=self.o.samples, reference=self.o.reference,
-                            reference_samples=len(ev.features(self.o.features, self.o.reference,
-                                                              self.o.reference_samples)))
+        path = _statistics_file(self.o)
+        reference = ({"reference_sha256": hashlib.sha256(path.read_bytes()).hexdigest()} if path else
+                     {"reference_samples": len(self._real(ev))})
+        return _fingerprint(ev, self.o.features, samples=self.o.samples, reference=self.o.reference, **reference)
 
 
 @dataclass(frozen=True)
@@ -123,7 +139,7 @@ class KID(FID):
 
     def _kid(self, ev, source):
         a = ev.features(self.o.features, source, self.o.samples)
-        b = ev.features(self.o.features, self.o.reference, self.o.reference_samples)
+        b = self._real(ev)
         return kid(a, b, self.o.subsets, self.o.subset_size, torch.Generator().manual_seed(ev.seed))
 
     def __call__(self, ev):
@@ -150,7 +166,7 @@ class PrecisionRecall(FID):
 
     def _pr(self, ev, source):
         a = ev.features(self.o.features, source, self.o.samples)
-        b = ev.features(self.o.features, self.o.reference, self.o.reference_samples)
+        b = self._real(ev)
         return precision_recall(a, b, self.o.k)
 
     def __call__(self, ev):
@@ -160,6 +176,34 @@ class PrecisionRecall(FID):
     def floor(self, ev):
         precision, recall = self._pr(ev, "train")
         return {"precision_floor": precision, "recall_floor": recall}
+
+    def fingerprint(self, ev):
+        return {**super().fingerprint(ev), "k": self.o.k}
+
+
+@dataclass(frozen=True)
+class DCOptions(FIDOptions):
+    k: int = option(5, "neighbour that sets each real ball's radius (the paper: 5)", min=1)
+
+
+class DensityCoverage(FID):
+    goals = {"density": "max", "coverage": "max"}
+
+    def __init__(self, o: DCOptions, ctx):
+        self.o = o
+
+    def _dc(self, ev, source):
+        a = ev.features(self.o.features, source, self.o.samples)
+        b = self._real(ev)
+        return density_coverage(a, b, self.o.k)
+
+    def __call__(self, ev):
+        density, coverage = self._dc(ev, "fake")
+        return {"density": density, "coverage": coverage}
+
+    def floor(self, ev):
+        density, coverage = self._dc(ev, "train")
+        return {"density_floor": density, "coverage_floor": coverage}
 
     def fingerprint(self, ev):
         return {**super().fingerprint(ev), "k": self.o.k}
@@ -271,6 +315,8 @@ def ganzoo_add_components():
                   "Inception Score on the dataset's classifier (Salimans et al. 2016)"),
         Component("metric", "precision_recall", PrecisionRecall, PROptions,
                   "improved precision and recall, k-NN manifolds (Kynkäänniemi et al. 2019)"),
+        Component("metric", "density_coverage", DensityCoverage, DCOptions,
+                  "density and coverage on real k-NN balls, k = 5 (Naeem et al. 2020)"),
         Component("metric", "stacked_mnist_modes", StackedMNISTModes, StackedOptions,
                   "Stacked MNIST: modes of 1000 and KL to uniform (VEEGAN/PacGAN protocol)"),
         Component("metric", "modes_2d", Modes2D, Modes2DOptions,

@@ -28,8 +28,8 @@ def test_kid_is_unbiased_on_a_known_case():
     # 1-d features, x ~ N(0, 1), y ~ N(1, 1), kernel (xy + 1)³. With m_a = E[x^a]:
     # E k(x, x') = (m3)² + 3(m2)² + 3(m1)² + 1, so MMD² = 4 + 32 - 2·7 = 22 exactly.
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(200_000, 1, generator=g)
-    y = torch.randn(200_000, 1, generator=g) + 1
+    x = torch.randn(20_000, 1, generator=g)
+    y = torch.randn(20_000, 1, generator=g) + 1
     mean, std = M.kid(x, y, subsets=4000, subset_size=8, generator=g)
     standard_error = std / math.sqrt(4000)
     assert abs(mean - 22.0) < 4 * standard_error
@@ -47,6 +47,24 @@ def test_precision_recall_identical_and_far_apart_sets():
     assert M.precision_recall(a, a.clone()) == (1.0, 1.0)
     far = torch.randn(2000, 8, generator=g) + 100.0
     assert M.precision_recall(far, a) == (0.0, 0.0)
+
+
+def test_density_coverage_on_gaussians_and_against_the_authors_formulas():
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(10000, 64, generator=g), torch.randn(10000, 64, generator=g)
+    density, coverage = M.density_coverage(fake, real, k=5)
+    assert density == pytest.approx(1.0, abs=0.05)  # Naeem et al. 2020: about 1 and 0.97 (1 - 2^-k)
+    assert coverage == pytest.approx(1 - 0.5 ** 5, abs=0.01)
+    assert M.density_coverage(fake + 100, real, k=5) == (0.0, 0.0)
+    # prdc's compute_prdc on a small case, written out in numpy
+    x, y = real[:300].double().numpy(), (fake[:200] * 1.3 + 0.2).double().numpy()
+    d_rr = np.linalg.norm(x[:, None] - x[None], axis=2)
+    radii = np.partition(d_rr, 5, axis=1)[:, 5]
+    d_rf = np.linalg.norm(x[:, None] - y[None], axis=2)
+    expected_density = (d_rf < radii[:, None]).sum(axis=0).mean() / 5
+    expected_coverage = (d_rf.min(axis=1) < radii).mean()
+    got = M.density_coverage(torch.from_numpy(y), torch.from_numpy(x), k=5)
+    assert got == pytest.approx((expected_density, expected_coverage), rel=1e-6)
 
 
 def test_inception_score_bounds():
