@@ -78,6 +78,11 @@ def _parser(plugins=None) -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, help="seed of the samples (default: the recipe's eval.seed)")
     ev.add_argument("--device", default="auto", help="device (default auto)")
 
+    _score_arguments(sub.add_parser("score", help="score a folder (or .npz) of images against a dataset, folder "
+                                                 "or statistics file"))
+    _export_arguments(sub.add_parser("export", help="write a run's samples as a dataset (PNG files or one .npz) "
+                                                   "with a manifest"))
+
     be = sub.add_parser("bench", help="train recipes side by side under one budget; table, CSV and chart")
     be.add_argument("recipes", nargs="+", metavar="RECIPE")
     budget = be.add_mutually_exclusive_group(required=True)
@@ -104,6 +109,32 @@ def _parser(plugins=None) -> argparse.ArgumentParser:
     for name, (command, plugin) in sorted((plugins.commands if plugins else {}).items()):
         command.add_arguments(sub.add_parser(name, help=f"{command.help} [plugin {plugin}]"))
     return p
+
+
+def _score_arguments(parser) -> None:
+    parser.add_argument("samples", help="folder of images, or an .npz / .pt file of them")
+    parser.add_argument("--reference", required=True,
+                        help="dataset name (mnist, ...), folder of images, or .npz of statistics (mu, sigma)")
+    parser.add_argument("--split", default="train", choices=["train", "test"],
+                        help="split of a reference dataset (default train)")
+    parser.add_argument("--metrics", default="fid", help="fid,kid,... or a YAML list (default fid)")
+    parser.add_argument("--features", help="feature network (default: the reference dataset's, else inception_fid)")
+    parser.add_argument("--reference-samples", type=int, help="reference images (default: as many as samples)")
+    parser.add_argument("--size", type=int, help="side images are resized to (default: the first image's)")
+    parser.add_argument("--seed", type=int, default=0, help="which reference images are drawn (default 0)")
+    parser.add_argument("--save-stats", help="write the reference's feature statistics to this .npz")
+    parser.add_argument("--device", default="cpu")
+
+
+def _export_arguments(parser) -> None:
+    parser.add_argument("run_dir")
+    parser.add_argument("-n", type=int, default=10000, help="samples (per class with --per-class; default 10000)")
+    parser.add_argument("--format", choices=["png", "npz"], default="png")
+    parser.add_argument("--per-class", action="store_true", help="n samples of each class, one subfolder each")
+    parser.add_argument("-o", "--output", required=True, help="folder (png) or .npz file")
+    parser.add_argument("--seed", type=int, help="sampling seed (default: the run's eval seed)")
+    parser.add_argument("--checkpoint", help="checkpoint file (default: the newest)")
+    parser.add_argument("--device", default="cpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -315,6 +346,16 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_score(args) -> int:
+    from .score import cmd_score as score
+    return score(args)
+
+
+def cmd_export(args) -> int:
+    from .score import cmd_export as export
+    return export(args)
+
+
 def cmd_bench(args) -> int:
     from .bench import bench, parse_metrics
 
@@ -378,7 +419,8 @@ def cmd_docs(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "plugins": cmd_plugins,
-            "recipe": cmd_recipe, "sample": cmd_sample, "eval": cmd_eval, "bench": cmd_bench, "report": cmd_report,
+            "recipe": cmd_recipe, "sample": cmd_sample, "eval": cmd_eval, "score": cmd_score,
+            "export": cmd_export, "bench": cmd_bench, "report": cmd_report,
             "new-plugin": cmd_new_plugin, "docs": cmd_docs}
 BUILTIN_COMMANDS = tuple(COMMANDS)
 

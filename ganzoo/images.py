@@ -1,10 +1,12 @@
-"""Sample grids as PNG files."""
+"""Image files: sample grids written as PNG, folders of images read and decoded."""
 from __future__ import annotations
 
 import contextlib
 
 import math
 import os
+import sys
+import time
 from pathlib import Path
 
 import torch
@@ -104,3 +106,95 @@ def _reading(path: Path):
                           "needs resizing first)") from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise GanzooError(f"{path}: unreadable image file ({str(exc).splitlines()[0][:100]})") from None
+
+
+# --- folders of images -------------------------------------------------------------------------------
+
+RESAMPLE = {"bicubic": 3, "bilinear": 2, "lanczos": 1, "box": 4, "nearest": 0}  # PIL.Image.Resampling
+
+
+
+def scan_image_folder(root: Path) -> tuple[list[Path], list[int] | None, list[str]]:
+    """(files, labels or None, class names) of a flat folder or a folder of class subfolders."""
+    if not root.is_dir():
+        raise GanzooError(f"data.root: {root} is not a folder (expected image files, or one subfolder of "
+                          "images per class)")
+    entries = sorted(root.iterdir())
+    images = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if images:
+        return images, None, []
+    classes = [p for p in entries if p.is_dir() and not p.name.startswith(".")]
+    files, labels = [], []
+    for label, folder in enumerate(classes):
+        inside = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not inside:
+            raise GanzooError(f"{folder}: class folder without image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        files += inside
+        labels += [label] * len(inside)
+    if not files:
+        raise GanzooError(f"{root}: no image files, and no subfolders of them "
+                          f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files, labels, [p.name for p in classes]
+
+
+class DecodedImages(torch.utils.data.Dataset):
+    """File i as uint8 (C, size, size): shorter side resized to `size`, then the centre crop.
+    An image already of that size keeps its exact pixels."""
+
+    def __init__(self, files: list[Path], channels: int, size: int, resample: str):
+        self.files, self.channels, self.size, self.resample = files, channels, size, RESAMPLE[resample]
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        import numpy as np
+
+        image = load_image(self.files[i], self.channels)
+        w, h = image.size
+        if (w, h) != (self.size, self.size):
+            scale = self.size / min(w, h)
+            image = image.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))),
+                                 self.resample)
+            w, h = image.size
+            left, top = (w - self.size) // 2, (h - self.size) // 2
+            image = image.crop((left, top, left + self.size, top + self.size))
+        pixels = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy())
+        return pixels.unsqueeze(0) if pixels.dim() == 2 else pixels.permute(2, 0, 1).contiguous()
+
+
+def worker_count(wanted: int) -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(wanted, cpus)
+
+
+def loader_error(exc: Exception) -> GanzooError:
+    """A DataLoader worker's failure (a damaged file) as the one line that names the file."""
+    last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    prefix = f"{GanzooError.__module__}.{GanzooError.__name__}: "  # as a worker's traceback ends
+    return GanzooError(last.removeprefix(prefix)[:300])
+
+
+def decode_images(decoded: DecodedImages, workers: int, what: str) -> torch.Tensor:
+    """Every file decoded once, in parallel, into one (N, C, size, size) uint8 tensor."""
+    out = torch.empty((len(decoded), decoded.channels, decoded.size, decoded.size), dtype=torch.uint8)
+    loader = torch.utils.data.DataLoader(decoded, batch_size=256, num_workers=worker_count(workers))
+    start, done, shown = time.perf_counter(), 0, -1
+    tty = sys.stderr.isatty()
+    try:
+        for batch in loader:
+            out[done:done + len(batch)] = batch
+            done += len(batch)
+            percent = 100 * done // len(decoded)
+            if tty and percent != shown:  # a progress bar where someone watches; one line in logs
+                shown = percent
+                bar = "#" * (percent // 4)
+                print(f"\rganzoo: decoding {what}: [{bar:<25}] {percent}%", end="", file=sys.stderr, flush=True)
+    except Exception as exc:  # noqa: BLE001 - a worker's error, already naming its file
+        raise loader_error(exc) from None
+    finally:
+        if tty and shown >= 0:
+            print(file=sys.stderr)
+    print(f"ganzoo: decoded {len(decoded):,} images of {what} in {time.perf_counter() - start:.1f} s",
+          file=sys.stderr)
+    return out

@@ -25,99 +25,11 @@ from typing import Literal
 
 import torch
 
-from ganzoo import (IMAGE_SUFFIXES, Component, DataInfo, Dataset, DeviceDataset, GanzooError, cache_dir, check_image,
-                    hookimpl, load_image, option, save_if_possible)
+from ganzoo import (RESAMPLE, Component, DataInfo, Dataset, DecodedImages, DeviceDataset, GanzooError, cache_dir,
+                    check_image, decode_images, hookimpl, loader_error, option, save_if_possible, scan_image_folder,
+                    worker_count)
 
 CACHE_FORMAT = "ganzoo-folder/1"
-RESAMPLE = {"bicubic": 3, "bilinear": 2, "lanczos": 1, "box": 4, "nearest": 0}  # PIL.Image.Resampling
-
-
-# --- the files ------------------------------------------------------------------------------------
-
-def scan(root: Path) -> tuple[list[Path], list[int] | None, list[str]]:
-    """(files, labels or None, class names) of a flat folder or a folder of class subfolders."""
-    if not root.is_dir():
-        raise GanzooError(f"data.root: {root} is not a folder (expected image files, or one subfolder of "
-                          "images per class)")
-    entries = sorted(root.iterdir())
-    images = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    if images:
-        return images, None, []
-    classes = [p for p in entries if p.is_dir() and not p.name.startswith(".")]
-    files, labels = [], []
-    for label, folder in enumerate(classes):
-        inside = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if not inside:
-            raise GanzooError(f"{folder}: class folder without image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        files += inside
-        labels += [label] * len(inside)
-    if not files:
-        raise GanzooError(f"{root}: no image files, and no subfolders of them "
-                          f"({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return files, labels, [p.name for p in classes]
-
-
-class Decoded(torch.utils.data.Dataset):
-    """File i as uint8 (C, size, size): shorter side resized to `size`, then the centre crop.
-    An image already of that size keeps its exact pixels."""
-
-    def __init__(self, files: list[Path], channels: int, size: int, resample: str):
-        self.files, self.channels, self.size, self.resample = files, channels, size, RESAMPLE[resample]
-
-    def __len__(self):
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        import numpy as np
-
-        image = load_image(self.files[i], self.channels)
-        w, h = image.size
-        if (w, h) != (self.size, self.size):
-            scale = self.size / min(w, h)
-            image = image.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))),
-                                 self.resample)
-            w, h = image.size
-            left, top = (w - self.size) // 2, (h - self.size) // 2
-            image = image.crop((left, top, left + self.size, top + self.size))
-        pixels = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy())
-        return pixels.unsqueeze(0) if pixels.dim() == 2 else pixels.permute(2, 0, 1).contiguous()
-
-
-def _workers(wanted: int) -> int:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(wanted, cpus)
-
-
-def _loader_error(exc: Exception) -> GanzooError:
-    """A DataLoader worker's failure (a damaged file) as the one line that names the file."""
-    last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    prefix = f"{GanzooError.__module__}.{GanzooError.__name__}: "  # as a worker's traceback ends
-    return GanzooError(last.removeprefix(prefix)[:300])
-
-
-def decode_all(decoded: Decoded, workers: int, what: str) -> torch.Tensor:
-    """Every file decoded once, in parallel, into one (N, C, size, size) uint8 tensor."""
-    out = torch.empty((len(decoded), decoded.channels, decoded.size, decoded.size), dtype=torch.uint8)
-    loader = torch.utils.data.DataLoader(decoded, batch_size=256, num_workers=_workers(workers))
-    start, done, shown = time.perf_counter(), 0, -1
-    tty = sys.stderr.isatty()
-    try:
-        for batch in loader:
-            out[done:done + len(batch)] = batch
-            done += len(batch)
-            percent = 100 * done // len(decoded)
-            if tty and percent != shown:  # a progress bar where someone watches; one line in logs
-                shown = percent
-                bar = "#" * (percent // 4)
-                print(f"\rganzoo: decoding {what}: [{bar:<25}] {percent}%", end="", file=sys.stderr, flush=True)
-    except Exception as exc:  # noqa: BLE001 - a worker's error, already naming its file
-        raise _loader_error(exc) from None
-    finally:
-        if tty and shown >= 0:
-            print(file=sys.stderr)
-    print(f"ganzoo: decoded {len(decoded):,} images of {what} in {time.perf_counter() - start:.1f} s",
-          file=sys.stderr)
-    return out
 
 
 # --- the cache --------------------------------------------------------------------------------------
@@ -171,11 +83,11 @@ class _EpochSampler(torch.utils.data.Sampler):
 class StreamingFolder(Dataset):
     """Images decoded batch by batch in DataLoader workers, for sets larger than memory."""
 
-    def __init__(self, decoded: Decoded, labels: list[int] | None, info: DataInfo, batch_size: int, device,
+    def __init__(self, decoded: DecodedImages, labels: list[int] | None, info: DataInfo, batch_size: int, device,
                  seed: int, workers: int):
         self.decoded, self.info = decoded, info
         self.labels = None if labels is None else torch.tensor(labels, dtype=torch.long)
-        self.batch_size, self.device, self.seed, self.workers = batch_size, device, seed, _workers(workers)
+        self.batch_size, self.device, self.seed, self.workers = batch_size, device, seed, worker_count(workers)
         self.epoch, self.batches_done, self._iterator = 0, 0, None
 
     def batches_per_epoch(self):
@@ -199,7 +111,7 @@ class StreamingFolder(Dataset):
                 self._iterator = self._loader()
                 index, images = next(self._iterator)
         except Exception as exc:  # noqa: BLE001
-            raise _loader_error(exc) from None
+            raise loader_error(exc) from None
         self.batches_done += 1
         batch = {"image": DeviceDataset.normalise(images.to(self.device, non_blocking=True))}
         if self.labels is not None:
@@ -247,7 +159,7 @@ class FolderOptions:
     size: int = option(64, "side of the square images: the shorter side is resized to it, then centre-cropped",
                        min=4)
     channels: Literal[1, 3] = option(3, "1 (grey) or 3 (RGB); every image is converted")
-    resample: Literal["bicubic", "bilinear", "lanczos", "box", "nearest"] = option(
+    resample: Literal["bicubic", "bilinear", "lanczos", "box", "nearest"] = option(  # keys of RESAMPLE
         "bicubic", "PIL filter for resizing (antialiased when shrinking)")
     load: Literal["auto", "memory", "stream"] = option(
         "auto", "memory: decode once, hold on the training device; stream: decode every batch in workers; "
@@ -264,8 +176,8 @@ def _folder(o: FolderOptions, ctx):
     if not o.root:
         raise GanzooError("data.root: missing; give the folder of images (or of one subfolder per class)")
     root = Path(o.test_root if o.split == "test" and o.test_root else o.root).expanduser()
-    files, labels, classes = scan(root)
-    decoded = Decoded(files, o.channels, o.size, o.resample)
+    files, labels, classes = scan_image_folder(root)
+    decoded = DecodedImages(files, o.channels, o.size, o.resample)
     batch_size, seed = ctx.recipe.train.batch_size, ctx.recipe.seed + 1
     info = DataInfo((o.channels, o.size, o.size), len(classes) or None, len(files), o.features or "inception_fid",
                     {"classes": tuple(classes)} if classes else {})
@@ -277,7 +189,7 @@ def _folder(o: FolderOptions, ctx):
         if o.split == "train":
             why = "data.load: stream" if o.load == "stream" else f"over data.memory_mb {o.memory_mb:,.0f}"
             print(f"ganzoo: streaming {len(files):,} images of {root} ({megabytes:,.1f} MB decoded, {why}); "
-                  f"{_workers(o.workers)} workers decode", file=sys.stderr)
+                  f"{worker_count(o.workers)} workers decode", file=sys.stderr)
         if o.split == "train":  # a damaged file fails now, naming it, not at step 10,000
             for path in files:
                 check_image(path)
@@ -287,7 +199,7 @@ def _folder(o: FolderOptions, ctx):
     path = cache_dir() / "folders" / f"{cache_key(root, files, transform)[:32]}.pt"
     payload = read_cache(path) if o.cache else None
     if payload is None:
-        images = decode_all(decoded, o.workers, str(root))
+        images = decode_images(decoded, o.workers, str(root))
         if o.cache:
             write_cache(path, {"format": CACHE_FORMAT, "root": str(root), "images": images,
                                "transform": transform})

@@ -1,12 +1,12 @@
 """Scores for images any program made, and a run's samples as a dataset.
 
-command  ganzoo score SAMPLES --reference REF [--metrics fid,kid,...] [--features NET]
+  ganzoo score SAMPLES --reference REF [--metrics fid,kid,...] [--features NET]
            SAMPLES: a folder of images (flat or class subfolders), or an .npz (`arr_0`/`images`,
            uint8 N x H x W x C, as ganzoo export and most evaluation suites write) or a .pt tensor
            REF: a dataset name (mnist, fashion_mnist, ...; --split picks train or test), a folder,
            or an .npz of feature statistics in pytorch-fid's format (FID only);
            --save-stats FILE writes the reference's statistics for the next time.
-         ganzoo export RUN_DIR -n N --format png|npz [--per-class] -o OUT
+  ganzoo export RUN_DIR -n N --format png|npz [--per-class] -o OUT
            N samples of the run's checkpoint (EMA weights where kept), made as its evaluation makes
            them (the eval seed by default), with manifest.json naming recipe, checkpoint, seed and count.
 
@@ -24,25 +24,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganzoo import (IMAGE_SUFFIXES, BuildContext, Command, DataInfo, DeviceDataset, EvalContext, GanzooError,
-                    __version__, feature_statistics, frechet_distance, hookimpl, load_checkpoint, load_statistics,
-                    save_statistics)
+from . import __version__
+from .api import load_checkpoint
+from .contract import BuildContext, DataInfo
+from .data import DeviceDataset
+from .errors import GanzooError
+from .evaluation import EvalContext
+from .images import IMAGE_SUFFIXES, DecodedImages, decode_images, scan_image_folder
+from .metrics import feature_statistics, frechet_distance, load_statistics, save_statistics
 
 
 # --- reading images ----------------------------------------------------------------------------------
 
 def read_images(path: Path, size: int | None = None, channels: int | None = None) -> torch.Tensor:
     """uint8 (N, C, H, W) from a folder of images, an .npz or a .pt file."""
-    from ganzoo_plugins.folder import Decoded, decode_all, scan
-
     if path.is_dir():
-        files, _, _ = scan(path)
+        files, _, _ = scan_image_folder(path)
         if size is None or channels is None:
             from PIL import Image
             with Image.open(files[0]) as first:
                 size = size or min(first.size)
                 channels = channels or (1 if first.mode in ("L", "1", "I;16", "I") else 3)
-        return decode_all(Decoded(files, channels, size, "bicubic"), 2, str(path))
+        return decode_images(DecodedImages(files, channels, size, "bicubic"), 2, str(path))
     if not path.is_file():
         raise GanzooError(f"{path}: no such folder or file of images")
     if path.suffix == ".npz":
@@ -110,7 +113,7 @@ class Reference:
     folder of images (one split, "reference")."""
 
     def __init__(self, spec: str, split: str, plugins, size: int, channels: int):
-        from ganzoo.recipe import resolve
+        from .recipe import resolve
 
         folder = Path(spec).expanduser()
         check_reference(spec, plugins)
@@ -136,8 +139,8 @@ class Reference:
 
 
 def _metrics(text: str, registry, n_samples: int, n_reference: int | None, split: str):
-    from ganzoo.bench import parse_metrics
-    from ganzoo.options import validate
+    from .bench import parse_metrics
+    from .options import validate
 
     chosen = []
     for raw in parse_metrics(text):
@@ -153,25 +156,10 @@ def _metrics(text: str, registry, n_samples: int, n_reference: int | None, split
     return chosen
 
 
-def _score_arguments(parser) -> None:
-    parser.add_argument("samples", help="folder of images, or an .npz / .pt file of them")
-    parser.add_argument("--reference", required=True,
-                        help="dataset name (mnist, ...), folder of images, or .npz of statistics (mu, sigma)")
-    parser.add_argument("--split", default="train", choices=["train", "test"],
-                        help="split of a reference dataset (default train)")
-    parser.add_argument("--metrics", default="fid", help="fid,kid,... or a YAML list (default fid)")
-    parser.add_argument("--features", help="feature network (default: the reference dataset's, else inception_fid)")
-    parser.add_argument("--reference-samples", type=int, help="reference images (default: as many as samples)")
-    parser.add_argument("--size", type=int, help="side images are resized to (default: the first image's)")
-    parser.add_argument("--seed", type=int, default=0, help="which reference images are drawn (default 0)")
-    parser.add_argument("--save-stats", help="write the reference's feature statistics to this .npz")
-    parser.add_argument("--device", default="cpu")
-
-
-def _score(args) -> int:
-    from ganzoo.bench import parse_metrics
-    from ganzoo.loop import pick_device
-    from ganzoo.plugins import load_plugins
+def cmd_score(args) -> int:
+    from .bench import parse_metrics
+    from .loop import pick_device
+    from .plugins import load_plugins
 
     plugins = load_plugins()
     check_reference(args.reference, plugins)  # before the samples are decoded
@@ -207,26 +195,15 @@ def _score(args) -> int:
 
 # --- export ------------------------------------------------------------------------------------------
 
-def _export_arguments(parser) -> None:
-    parser.add_argument("run_dir")
-    parser.add_argument("-n", type=int, default=10000, help="samples (per class with --per-class; default 10000)")
-    parser.add_argument("--format", choices=["png", "npz"], default="png")
-    parser.add_argument("--per-class", action="store_true", help="n samples of each class, one subfolder each")
-    parser.add_argument("-o", "--output", required=True, help="folder (png) or .npz file")
-    parser.add_argument("--seed", type=int, help="sampling seed (default: the run's eval seed)")
-    parser.add_argument("--checkpoint", help="checkpoint file (default: the newest)")
-    parser.add_argument("--device", default="cpu")
-
-
 def _to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] -> 0..255, the inverse of the datasets' x / 127.5 - 1, rounded."""
     return images.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
 
 
-def _export(args) -> int:
+def cmd_export(args) -> int:
     from PIL import Image
 
-    from ganzoo.files import write_text
+    from .files import write_text
 
     if not 1 <= args.n <= 1_000_000:
         raise GanzooError(f"export -n: expected an integer in [1, 1000000], got {args.n}")
@@ -257,7 +234,7 @@ def _export(args) -> int:
             raise GanzooError(f"export -o {out}: an .npz file name is expected with --format npz")
         import io
 
-        from ganzoo.files import write_bytes
+        from .files import write_bytes
         buffer = io.BytesIO()
         extra = {"labels": np.repeat(np.arange(classes), args.n)} if args.per_class else {}
         np.savez(buffer, arr_0=images.permute(0, 2, 3, 1).numpy(), **extra)
@@ -274,17 +251,9 @@ def _export(args) -> int:
             try:
                 Image.fromarray(pixels, mode).save(folder / f"{k:06d}.png")
             except OSError as exc:
-                from ganzoo.files import reason
+                from .files import reason
                 raise GanzooError(f"{folder / f'{k:06d}.png'}: could not write ({reason(exc, folder)}); "
                                   f"{k} of {len(images)} written") from None
         write_text(out / "manifest.json", json.dumps(manifest, indent=2), "the export manifest")
     print(f"ganzoo: {len(images):,} samples of {loaded.path} (seed {seed}) written to {out}", file=sys.stderr)
     return 0
-
-
-@hookimpl
-def ganzoo_add_commands():
-    return [Command("score", "score a folder (or .npz) of images against a dataset, folder or statistics file",
-                    _score_arguments, _score),
-            Command("export", "write a run's samples as a dataset (PNG files or one .npz) with a manifest",
-                    _export_arguments, _export)]
