@@ -22,6 +22,7 @@ _LAZY = {
     # datasets held on the device, read from IDX files
     "DeviceDataset": "data", "IdxSource": "data", "MNIST": "data", "FASHION_MNIST": "data",
     "load_idx_images": "data", "user_cache_dir": "data",
+    "candidate_roots": "data", "DATA_ENV": "data",
     # image files and grids
     "list_images": "images", "load_image": "images", "check_image": "images", "save_grid": "images", "IMAGE_SUFFIXES": "images",
     "RESAMPLE": "images", "scan_image_folder": "images", "DecodedImages": "images", "decode_images": "images",

@@ -1,9 +1,12 @@
 """Shared fixtures. Tests train on the real MNIST files found through $GANZOO_DATA."""
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -78,3 +81,19 @@ def make_class_folders(root: Path, side: int = 28, per_class: int = 6, classes: 
             pixels = torch.randint(0, 256, (h, w, 3) if mode == "RGB" else (h, w), generator=g, dtype=torch.uint8)
             Image.fromarray(pixels.numpy(), mode).save(root / f"class{c}" / f"img{i}.png")
     return root
+
+
+def make_cifar_archive(path: Path, source, per_file: int = 4) -> dict:
+    """An archive laid out as the official one (top folder, .bin files of records), random pixels."""
+    g = np.random.default_rng(0)
+    truth = {}
+    with tarfile.open(path, "w:gz") as archive:
+        for name in (*source.train, source.test):
+            labels = g.integers(0, source.classes, (per_file, source.label_bytes), dtype=np.uint8)
+            pixels = g.integers(0, 256, (per_file, 3 * 32 * 32), dtype=np.uint8)
+            raw = np.concatenate([labels, pixels], axis=1).tobytes()
+            info = tarfile.TarInfo(f"{source.folder}/{name}")
+            info.size = len(raw)
+            archive.addfile(info, io.BytesIO(raw))
+            truth[name] = (labels, pixels.reshape(-1, 3, 32, 32))
+    return truth

@@ -5,7 +5,7 @@ import math
 import pytest
 import yaml
 
-from conftest import RECIPES, make_class_folders, make_tree, quick
+from conftest import RECIPES, make_cifar_archive, make_class_folders, make_tree, quick
 
 ALL_RECIPES = sorted(RECIPES.glob("*.yaml"))
 
@@ -18,6 +18,15 @@ def test_recipe_trains_a_few_steps(cli, tmp_path, recipe):
     if data["name"] == "folder":  # the user's own images: a folder of class subfolders
         images = make_class_folders(tmp_path / "images", side=data["size"], per_class=12)
         extra = ["--set", f"data.root={images}", "--set", "data.test_root=null", "--set", "train.batch_size=16"]
+    if data["name"] in ("cifar10", "cifar100"):  # an archive in the official binary layout
+        from ganzoo_plugins import cifar
+        source = cifar.CIFAR10 if data["name"] == "cifar10" else cifar.CIFAR100
+        make_cifar_archive(tmp_path / source.archive, source, per_file=16)
+        extra = ["--set", f"data.root={tmp_path}", "--set", "data.verify=false", "--set", "train.batch_size=16"]
+    if data["name"] in ("folder", "cifar10", "cifar100"):  # paper-width networks, narrowed for a 3-step test
+        for role, net in yaml.safe_load(recipe.read_text())["networks"].items():
+            if net.get("width", 0) > 64:
+                extra += ["--set", f"networks.{role}.width=32"]
     if data["name"] == "image_folder":  # a folder of files to point at
         extra = ["--set", f"data.root={make_tree(tmp_path / 'images')}", "--set", "data.load_size=36",
                  "--set", "data.crop_size=32", "--set", "networks.G_AB.blocks=2", "--set", "networks.G_BA.blocks=2"]
