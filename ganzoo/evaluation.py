@@ -20,7 +20,8 @@ class EvalContext:
     """Shared, cached inputs of the metrics of one evaluation: samples, real data, features.
 
     recipe, registry, objective, nets (the sampling networks), data_info, device, seed, world;
-    fake(n), real(split, n), feature_net(name), features(name, source, n): cached per evaluation;
+    fake(n), fake_labels(n) (the classes asked for, when conditional), real(split, n),
+    feature_net(name), features(name, source, n): cached per evaluation;
     cache: a dict metrics may share further results through (e.g. translations of test images).
     lasting: what does not change during a run (feature networks, features of real data), kept
     across the evaluations of one Evaluator, so an Inception network is loaded and the reference
@@ -35,6 +36,7 @@ class EvalContext:
         self.data_info, self.device, self.seed = data_info, device, seed
         self.world = world or SINGLE
         self._fake: Tensor | None = None
+        self._fake_labels: Tensor | None = None
         self.cache: dict = {}
         self.lasting: dict = {} if lasting is None else lasting
 
@@ -47,6 +49,7 @@ class EvalContext:
             generator = torch.Generator().manual_seed(self.seed)
             per_rank = -(-n // self.world.size)  # every rank makes its share of the same global set
             inputs = self.objective.fixed_inputs(self.nets, per_rank * self.world.size, generator)
+            self._fake_labels = inputs["y"][:n] if "y" in inputs else None  # every rank draws the whole set
             mine = slice(self.world.rank * per_rank, (self.world.rank + 1) * per_rank)
             for net in self.nets.values():
                 net.eval()
@@ -57,6 +60,11 @@ class EvalContext:
                     chunks.append(self.objective.sample(self.nets, part).float())
             self._fake = all_gather_cat(torch.cat(chunks))[:n]
         return self._fake[:n]
+
+    def fake_labels(self, n: int) -> Tensor | None:
+        """The class labels the n samples of fake(n) were made for (None for an unconditional run)."""
+        self.fake(n)
+        return None if self._fake_labels is None else self._fake_labels[:n]
 
     def real(self, split: str, n: int) -> Tensor:
         """Up to n real examples of a split, in [-1, 1], the same for a given seed."""

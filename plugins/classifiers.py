@@ -7,20 +7,22 @@ in the user cache directory; its file records the SHA-256 of its weights, which 
 computed with it carries in its fingerprint.
 
 features  mnist_lenet, fashion_lenet
+metric    cas: classification accuracy score of class-conditional samples (Ravuri & Vinyals 2019)
 command   ganzoo train-classifier --data mnist|fashion_mnist
 """
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganzoo import (FASHION_MNIST, MNIST, Command, Component, FeatureNet, GanzooError, NoOptions, cache_dir,
-                    hookimpl, load_idx_images, save_atomic, weights_hash)
+from ganzoo import (FASHION_MNIST, MNIST, Command, Component, FeatureNet, GanzooError, Metric, NoOptions, __version__,
+                    cache_dir, hookimpl, load_idx_images, option, save_atomic, weights_hash)
 
 CLASSIFIER_FORMAT = "ganzoo-classifier/1"
 #: dataset -> (IDX source, training augmentation): digits get random stroke widths (CycleGAN's
@@ -79,6 +81,44 @@ def classifier_path(dataset: str) -> Path:
     return cache_dir() / "classifiers" / f"{dataset}_lenet.pt"
 
 
+def fit_lenet(train_x: Tensor, train_y: Tensor, epochs: int, seed: int, device, augment: str | None = None,
+              classes: int = 10) -> LeNet:
+    """A LeNet fitted to images (uint8, or float in [-1, 1]) and labels: Adam with a one-cycle
+    schedule (peak 2e-3), batch 128; `augment` "strokes" (digits) or "mirror" (clothes)."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    net = LeNet(train_x.shape[1], classes).to(device)
+    batch = min(128, len(train_x))
+    steps = epochs * (len(train_x) // batch)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.15)
+    train_x, train_y = train_x.to(device), train_y.to(device)
+    for _ in range(epochs):
+        perm = torch.randperm(len(train_x), generator=generator).to(device)
+        for i in range(0, len(perm) - batch + 1, batch):
+            idx = perm[i:i + batch]
+            x = train_x[idx].float().div_(127.5).sub_(1) if train_x.dtype == torch.uint8 else train_x[idx].float()
+            if augment == "strokes":
+                # random shifts of up to 2 pixels (worth ~0.2% on digits), and strokes made
+                # thicker or thinner for a quarter of the batches each, so that the classifier
+                # reads any stroke width (CycleGAN's thick-digit task is scored with it)
+                dx, dy = torch.randint(-2, 3, (2,), generator=generator).tolist()
+                x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+                stroke = float(torch.rand((), generator=generator))
+                if stroke < 0.25:
+                    x = F.max_pool2d(x, 3, stride=1, padding=1)
+                elif stroke < 0.5:
+                    x = -F.max_pool2d(-x, 3, stride=1, padding=1)
+            elif augment == "mirror" and torch.rand((), generator=generator) < 0.5:  # clothes: mirror half
+                x = x.flip(3)
+            loss = F.cross_entropy(net(x), train_y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            schedule.step()
+    return net.eval()
+
+
 def train_classifier(dataset: str, root: str | None = None, epochs: int = 4, seed: int = 0,
                      device: torch.device | None = None) -> dict:
     """Train the LeNet classifier on a dataset's train split and cache it; returns its record.
@@ -96,40 +136,8 @@ def _train_classifier(dataset, root, epochs, seed, device) -> dict:
     source, augment = CLASSIFIER_DATA[dataset]
     train_x, train_y = load_idx_images(source, "train", root, download=False)
     test_x, test_y = load_idx_images(source, "test", root, download=False)
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    net = LeNet().to(device)
-    batch = 128
-    steps = epochs * (len(train_x) // batch)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.15)
-    train_x, train_y = train_x.to(device), train_y.to(device)
     start = time.perf_counter()
-    step = 0
-    for _ in range(epochs):
-        perm = torch.randperm(len(train_x), generator=generator).to(device)
-        for i in range(0, len(perm) - batch + 1, batch):
-            idx = perm[i:i + batch]
-            x = train_x[idx].float().div_(127.5).sub_(1)
-            if augment == "strokes":
-                # random shifts of up to 2 pixels (worth ~0.2% on digits), and strokes made
-                # thicker or thinner for a quarter of the batches each, so that the classifier
-                # reads any stroke width (CycleGAN's thick-digit task is scored with it)
-                dx, dy = torch.randint(-2, 3, (2,), generator=generator).tolist()
-                x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-                stroke = float(torch.rand((), generator=generator))
-                if stroke < 0.25:
-                    x = F.max_pool2d(x, 3, stride=1, padding=1)
-                elif stroke < 0.5:
-                    x = -F.max_pool2d(-x, 3, stride=1, padding=1)
-            elif torch.rand((), generator=generator) < 0.5:  # clothes: mirror half the batches
-                x = x.flip(3)
-            loss = F.cross_entropy(net(x), train_y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            schedule.step()
-            step += 1
+    net = fit_lenet(train_x, train_y, epochs, seed, device, augment)
     seconds = time.perf_counter() - start
     net.eval()
     features = ClassifierFeatures(f"{dataset}_lenet", net, "", device)
@@ -178,6 +186,57 @@ def _classifier(dataset: str):
     return build
 
 
+# --- classification accuracy score (Ravuri & Vinyals 2019) -------------------------------------------
+
+@dataclass(frozen=True)
+class CASOptions:
+    samples: int = option(10000, "class-conditional samples the classifier is trained on (balanced)", min=10)
+    epochs: int = option(4, "training epochs over them", min=1)
+
+
+class CAS(Metric):
+    """Train a classifier on generated samples labelled by the class they were made for; its
+    accuracy on the real test split. The floor is the same classifier trained on as many real
+    training images: how much a sample set is worth as training data."""
+
+    goals = {"cas": "max"}
+
+    def __init__(self, o: CASOptions, ctx):
+        self.o = o
+        recipe = ctx.recipe if ctx is not None else None
+        self.dataset = recipe.data.name if recipe is not None else None
+        self.root = getattr(recipe.data.options, "root", None) if recipe is not None else None
+
+    def _source(self):
+        if self.dataset not in CLASSIFIER_DATA:
+            raise GanzooError(f"cas: needs a dataset with a real labelled test split "
+                              f"({', '.join(CLASSIFIER_DATA)}), got {self.dataset!r}")
+        return CLASSIFIER_DATA[self.dataset][0]
+
+    def _accuracy(self, ev, images, labels) -> float:
+        test_x, test_y = load_idx_images(self._source(), "test", self.root, download=False)
+        with torch.random.fork_rng(devices=[]):
+            net = fit_lenet(images, labels.to(images.device), self.o.epochs, ev.seed, ev.device)
+        predicted = ClassifierFeatures("cas", net, "", ev.device).predict(test_x.float().div(127.5).sub(1))
+        return float((predicted.cpu() == test_y).float().mean())
+
+    def __call__(self, ev):
+        self._source()
+        labels = ev.fake_labels(self.o.samples)
+        if labels is None:
+            raise GanzooError("cas: the run is not class-conditional (its samples carry no labels)")
+        return {"cas": self._accuracy(ev, ev.fake(self.o.samples), labels)}
+
+    def floor(self, ev):  # as many real training images, drawn by the eval seed
+        train_x, train_y = load_idx_images(self._source(), "train", self.root, download=False)
+        keep = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(ev.seed + 1))[:self.o.samples]
+        return {"cas_floor": self._accuracy(ev, train_x[keep], train_y[keep])}
+
+    def fingerprint(self, ev):
+        return {"classifier": "LeNet (ganzoo_plugins.classifiers.fit_lenet)", "samples": self.o.samples,
+                "epochs": self.o.epochs, "test": f"{self.dataset} test split", "ganzoo": __version__}
+
+
 def _arguments(parser) -> None:
     parser.add_argument("--data", required=True, choices=list(CLASSIFIER_DATA))
     parser.add_argument("--root", help="data root (default: $GANZOO_DATA, then the user cache directory)")
@@ -201,6 +260,9 @@ def ganzoo_add_components():
                   "LeNet MNIST classifier trained by ganzoo (>= 99% test accuracy); 128-d penultimate features"),
         Component("features", "fashion_lenet", _classifier("fashion_mnist"), NoOptions,
                   "LeNet Fashion-MNIST classifier trained by ganzoo (>= 90%); 128-d penultimate features"),
+        Component("metric", "cas", CAS, CASOptions,
+                  "classification accuracy score: a classifier trained on samples, tested on real data "
+                  "(Ravuri & Vinyals 2019)"),
     ]
 
 

@@ -98,3 +98,17 @@ def test_2d_recipe_scores_modes_and_keeps_the_best(cli, tmp_path):
     assert best["value"] == min(r["eval/reverse_kl"] for r in evals if r["eval/reverse_kl"] is not None)
     from PIL import Image
     assert Image.open(run / "samples" / "step-00000600.png").size == (480, 480)  # a scatter plot
+
+
+def test_cas_trains_on_samples_and_tests_on_real_digits(cli, tmp_path):
+    # an untrained conditional G is worth nothing as training data; as many real digits are
+    metrics = "eval.metrics=[{name: cas, samples: 1000, epochs: 2}]"
+    run = tmp_path / "cond"
+    code, _, err = cli("run", RECIPES / "cdcgan_mnist.yaml", "--out", run, *quick(2), "--set", "eval.every=2",
+                       "--set", metrics)
+    assert code == 0, err
+    scores = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if "eval/cas" in line][-1]
+    assert scores["eval/cas"] < 0.3 and scores["eval/cas_floor"] > 0.5  # chance is 0.1
+    code, _, err = cli("run", RECIPES / "dcgan_mnist.yaml", "--out", tmp_path / "plain", *quick(2), "--set",
+                       "eval.every=2", "--set", metrics)
+    assert code == 2 and "cas: the run is not class-conditional" in err
