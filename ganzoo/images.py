@@ -138,11 +138,13 @@ def scan_image_folder(root: Path) -> tuple[list[Path], list[int] | None, list[st
 
 
 class DecodedImages(torch.utils.data.Dataset):
-    """File i as uint8 (C, size, size): shorter side resized to `size`, then the centre crop.
+    """File i as uint8 (C, size, size): the centre square of side `crop` first when given (e.g.
+    CelebA's 108 px face region), then the shorter side resized to `size` and the centre crop.
     An image already of that size keeps its exact pixels."""
 
-    def __init__(self, files: list[Path], channels: int, size: int, resample: str):
+    def __init__(self, files: list[Path], channels: int, size: int, resample: str, crop: int | None = None):
         self.files, self.channels, self.size, self.resample = files, channels, size, RESAMPLE[resample]
+        self.crop = crop
 
     def __len__(self):
         return len(self.files)
@@ -152,6 +154,10 @@ class DecodedImages(torch.utils.data.Dataset):
 
         image = load_image(self.files[i], self.channels)
         w, h = image.size
+        if self.crop is not None and min(w, h) > self.crop:
+            left, top = (w - self.crop) // 2, (h - self.crop) // 2
+            image = image.crop((left, top, left + self.crop, top + self.crop))
+            w, h = image.size
         if (w, h) != (self.size, self.size):
             scale = self.size / min(w, h)
             image = image.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))),

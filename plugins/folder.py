@@ -25,9 +25,9 @@ from typing import Literal
 
 import torch
 
-from ganzoo import (RESAMPLE, Component, DataInfo, Dataset, DecodedImages, DeviceDataset, GanzooError, cache_dir,
-                    check_image, decode_images, hookimpl, loader_error, option, save_if_possible, scan_image_folder,
-                    worker_count)
+from ganzoo import (DATA_ENV, RESAMPLE, Component, DataInfo, Dataset, DecodedImages, DeviceDataset, GanzooError,
+                    cache_dir, candidate_roots, check_image, decode_images, hookimpl, loader_error, option,
+                    save_if_possible, scan_image_folder, worker_count)
 
 CACHE_FORMAT = "ganzoo-folder/1"
 
@@ -151,14 +151,14 @@ class _Indexed(torch.utils.data.Dataset):
 # --- the component ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class FolderOptions:
-    root: str = option("", "folder of image files, or of one subfolder of images per class (the labels)")
-    test_root: str | None = option(None, "held-out folder of the same layout that metrics compare against; "
-                                         "default: the training folder")
-    split: Literal["train", "test"] = option("train", "train: root; test: test_root (else root)")
+class ImageOptions:
+    """How image files become training images, for every dataset of image files."""
+
     size: int = option(64, "side of the square images: the shorter side is resized to it, then centre-cropped",
                        min=4)
     channels: Literal[1, 3] = option(3, "1 (grey) or 3 (RGB); every image is converted")
+    crop: int | None = option(None, "centre square of this side cut first, before resizing (none: the shorter "
+                                    "side)", min=1)
     resample: Literal["bicubic", "bilinear", "lanczos", "box", "nearest"] = option(  # keys of RESAMPLE
         "bicubic", "PIL filter for resizing (antialiased when shrinking)")
     load: Literal["auto", "memory", "stream"] = option(
@@ -172,12 +172,19 @@ class FolderOptions:
                                         "default: inception_fid")
 
 
-def _folder(o: FolderOptions, ctx):
-    if not o.root:
-        raise GanzooError("data.root: missing; give the folder of images (or of one subfolder per class)")
-    root = Path(o.test_root if o.split == "test" and o.test_root else o.root).expanduser()
-    files, labels, classes = scan_image_folder(root)
-    decoded = DecodedImages(files, o.channels, o.size, o.resample)
+@dataclass(frozen=True)
+class FolderOptions(ImageOptions):
+    root: str = option("", "folder of image files, or of one subfolder of images per class (the labels)")
+    test_root: str | None = option(None, "held-out folder of the same layout that metrics compare against; "
+                                         "default: the training folder")
+    split: Literal["train", "test"] = option("train", "train: root; test: test_root (else root)")
+
+
+def image_dataset(root: Path, files: list[Path], labels: list[int] | None, classes: list[str], o, ctx):
+    """The files as a training set, with a folder-style options object `o`: in memory (decoded
+    once, cached) or streamed. Other image-file datasets (CelebA) are built through this."""
+    crop = getattr(o, "crop", None)
+    decoded = DecodedImages(files, o.channels, o.size, o.resample, crop)
     batch_size, seed = ctx.recipe.train.batch_size, ctx.recipe.seed + 1
     info = DataInfo((o.channels, o.size, o.size), len(classes) or None, len(files), o.features or "inception_fid",
                     {"classes": tuple(classes)} if classes else {})
@@ -190,12 +197,11 @@ def _folder(o: FolderOptions, ctx):
             why = "data.load: stream" if o.load == "stream" else f"over data.memory_mb {o.memory_mb:,.0f}"
             print(f"ganzoo: streaming {len(files):,} images of {root} ({megabytes:,.1f} MB decoded, {why}); "
                   f"{worker_count(o.workers)} workers decode", file=sys.stderr)
-        if o.split == "train":  # a damaged file fails now, naming it, not at step 10,000
-            for path in files:
+            for path in files:  # a damaged file fails now, naming it, not at step 10,000
                 check_image(path)
         return StreamingFolder(decoded, labels, info, batch_size, ctx.device, seed, o.workers)
 
-    transform = {"size": o.size, "channels": o.channels, "resample": o.resample}
+    transform = {"size": o.size, "channels": o.channels, "resample": o.resample, "crop": crop}
     path = cache_dir() / "folders" / f"{cache_key(root, files, transform)[:32]}.pt"
     payload = read_cache(path) if o.cache else None
     if payload is None:
@@ -206,14 +212,84 @@ def _folder(o: FolderOptions, ctx):
     else:
         images = payload["images"]
         print(f"ganzoo: {len(images):,} decoded images of {root} read from the cache {path}", file=sys.stderr)
-    data = DeviceDataset(images, None if labels is None else torch.tensor(labels), max(1, min(batch_size, len(files))),
+    return DeviceDataset(images, None if labels is None else torch.tensor(labels), max(1, min(batch_size, len(files))),
                          ctx.device, seed=seed, num_classes=info.num_classes, features=info.features,
                          extras=info.extras)
-    return data
+
+
+def _folder(o: FolderOptions, ctx):
+    if not o.root:
+        raise GanzooError("data.root: missing; give the folder of images (or of one subfolder per class)")
+    root = Path(o.test_root if o.split == "test" and o.test_root else o.root).expanduser()
+    files, labels, classes = scan_image_folder(root)
+    return image_dataset(root, files, labels, classes, o, ctx)
+
+
+# --- CelebA, as it is distributed ------------------------------------------------------------------
+
+CELEBA_SPLITS = {"train": "0", "valid": "1", "test": "2"}  # list_eval_partition.txt's codes
+
+
+@dataclass(frozen=True)
+class CelebAOptions(ImageOptions):
+    root: str = option("", "data root holding celeba/img_align_celeba/ and celeba/list_eval_partition.txt (the "
+                           "layout torchvision and the authors' archive use); default: $GANZOO_DATA, then the "
+                           "user cache directory")
+    split: Literal["train", "valid", "test"] = option("train", "the official partition (162,770 / 19,867 / 19,962)")
+    crop: int | None = option(108, "centre square cut first: 108, the face region of the DCGAN TensorFlow code; "
+                                   "none: the PyTorch DCGAN example's resize and centre crop", min=1)
+    download: bool = option(False, "download through torchvision (needs network and the gdown package)")
+
+
+def _celeba(o: CelebAOptions, ctx):
+    roots = candidate_roots(o.root or None)
+    base = next((r / "celeba" for r in roots if (r / "celeba" / "img_align_celeba").is_dir()), None)
+    if base is None and o.download:
+        base, error = roots[0] / "celeba", _download_celeba(roots[0])
+        if error:
+            raise GanzooError(f"celeba: img_align_celeba/ not found in {', '.join(str(r / 'celeba') for r in roots)};"
+                              f" download into {roots[0]} failed ({error})")
+    if base is None:
+        raise GanzooError(f"celeba: img_align_celeba/ not found in {', '.join(str(r / 'celeba') for r in roots)}; "
+                          f"set {DATA_ENV} or data.root to the folder holding celeba/, or set data.download: true")
+    partition = base / "list_eval_partition.txt"
+    if not partition.is_file():
+        raise GanzooError(f"{partition}: missing (it names each image's split)")
+    code = CELEBA_SPLITS[o.split]
+    names = []
+    for number, line in enumerate(partition.read_text().splitlines(), 1):
+        fields = line.split()
+        if len(fields) != 2 or fields[1] not in CELEBA_SPLITS.values():
+            raise GanzooError(f"{partition}:{number}: expected 'FILE.jpg 0|1|2', got {line[:60]!r}")
+        if fields[1] == code:
+            names.append(fields[0])
+    files = [base / "img_align_celeba" / n for n in names]
+    missing = next((f for f in files if not f.is_file()), None)
+    if missing is not None:
+        raise GanzooError(f"{missing}: listed in {partition.name} but not there")
+    return image_dataset(base / "img_align_celeba", files, None, [], o, ctx)
+
+
+def _download_celeba(root: Path) -> str | None:
+    import socket
+
+    import torchvision
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(15)
+    try:
+        torchvision.datasets.CelebA(str(root), split="all", download=True)
+        return None
+    except Exception as exc:  # noqa: BLE001 - network, quota and missing-gdown errors alike
+        return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 @hookimpl
 def ganzoo_add_components():
     return [Component("dataset", "folder", _folder, FolderOptions,
                       "your images: a flat folder or one subfolder per class, resized and centre-cropped; "
-                      "decoded once and cached, or streamed")]
+                      "decoded once and cached, or streamed"),
+            Component("dataset", "celeba", _celeba, CelebAOptions,
+                      "CelebA aligned faces (Liu et al. 2015) in their distributed layout, official splits, "
+                      "108-px face crop")]

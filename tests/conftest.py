@@ -97,3 +97,16 @@ def make_cifar_archive(path: Path, source, per_file: int = 4) -> dict:
             archive.addfile(info, io.BytesIO(raw))
             truth[name] = (labels, pixels.reshape(-1, 3, 32, 32))
     return truth
+
+
+def make_celeba(root: Path, count: int = 9) -> Path:
+    """root/celeba/ as distributed: img_align_celeba/*.jpg (178x218) and list_eval_partition.txt."""
+    g = np.random.default_rng(2)
+    (root / "celeba" / "img_align_celeba").mkdir(parents=True)
+    lines = []
+    for i in range(1, count + 1):
+        name = f"{i:06d}.jpg"
+        Image.fromarray(g.integers(0, 256, (218, 178, 3), dtype=np.uint8)).save(root / "celeba" / "img_align_celeba" / name)
+        lines.append(f"{name} {0 if i <= count - 3 else (1 if i == count - 2 else 2)}")
+    (root / "celeba" / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
+    return root

@@ -5,7 +5,7 @@ import math
 import pytest
 import yaml
 
-from conftest import RECIPES, make_cifar_archive, make_class_folders, make_tree, quick
+from conftest import RECIPES, make_celeba, make_cifar_archive, make_class_folders, make_tree, quick
 
 ALL_RECIPES = sorted(RECIPES.glob("*.yaml"))
 
@@ -23,7 +23,9 @@ def test_recipe_trains_a_few_steps(cli, tmp_path, recipe):
         source = cifar.CIFAR10 if data["name"] == "cifar10" else cifar.CIFAR100
         make_cifar_archive(tmp_path / source.archive, source, per_file=16)
         extra = ["--set", f"data.root={tmp_path}", "--set", "data.verify=false", "--set", "train.batch_size=16"]
-    if data["name"] in ("folder", "cifar10", "cifar100"):  # paper-width networks, narrowed for a 3-step test
+    if data["name"] == "celeba":  # the distributed layout, a few random faces
+        extra = ["--set", f"data.root={make_celeba(tmp_path, count=40)}", "--set", "train.batch_size=16"]
+    if data["name"] in ("folder", "cifar10", "cifar100", "celeba"):  # paper-width networks, narrowed for a 3-step test
         for role, net in yaml.safe_load(recipe.read_text())["networks"].items():
             if net.get("width", 0) > 64:
                 extra += ["--set", f"networks.{role}.width=32"]

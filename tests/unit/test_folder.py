@@ -12,6 +12,8 @@ from PIL import Image
 from ganzoo import BuildContext, GanzooError
 from ganzoo.recipe import load_recipe
 
+from conftest import make_celeba
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -134,3 +136,26 @@ def test_bad_layouts_are_one_line(tmp_path):
         build(root)
     with pytest.raises(GanzooError, match="batch_size: 64 is larger than the 9 images"):
         build(make_folder(tmp_path / "small"), batch_size=64)
+
+
+def test_celeba_reads_the_distributed_layout_and_its_splits(tmp_path):
+    make_celeba(tmp_path, count=9)  # six train, one valid, two test
+
+    def celeba(*sets):
+        recipe = load_recipe(REPO / "recipes" / "dcgan_celeba_64.yaml", [f"data.root={tmp_path}",
+                                                                         "train.batch_size=2", *sets])
+        return recipe.data.component.build(recipe.data.options, BuildContext(device=torch.device("cpu"),
+                                                                             recipe=recipe))
+
+    train, test = celeba(), celeba("data.split=test")
+    assert train.info.size == 6 and test.info.size == 2 and train.data.shape[1:] == (3, 64, 64)
+    # the 108-px face region of 000001.jpg, then bicubic to 64
+    image = Image.open(tmp_path / "celeba" / "img_align_celeba" / "000001.jpg").convert("RGB")
+    left, top = (178 - 108) // 2, (218 - 108) // 2
+    expected = np.array(image.crop((left, top, left + 108, top + 108)).resize((64, 64), Image.BICUBIC))
+    assert torch.equal(train.data[0], torch.from_numpy(expected).permute(2, 0, 1))
+    (tmp_path / "celeba" / "img_align_celeba" / "000002.jpg").unlink()
+    with pytest.raises(GanzooError, match="000002.jpg: listed in list_eval_partition.txt but not there"):
+        celeba()
+    with pytest.raises(GanzooError, match="celeba: img_align_celeba/ not found in"):
+        celeba(f"data.root={tmp_path / 'nowhere'}")
