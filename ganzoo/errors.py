@@ -17,3 +17,25 @@ def did_you_mean(word: str, choices) -> str:
     if not close:
         return ""
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """For an allocation failure (CPU, CUDA or MPS), how much was asked for, in words ("39.2 GB"
+    where the allocator says, else "an allocation"); None for any other error."""
+    import re
+
+    text = str(exc)
+    if isinstance(exc, MemoryError):
+        return "an allocation"
+    if not (type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in text
+            or "out of memory" in text.lower()):
+        return None
+    match = re.search(r"tried to allocate (\d+) bytes", text, re.IGNORECASE)
+    if match:
+        size = int(match.group(1))
+        for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+            if size >= scale:
+                return f"{size / scale:.1f} {unit}"
+        return f"{size} bytes"
+    match = re.search(r"tried to allocate ([\d.]+ [KMGT]i?B)", text, re.IGNORECASE)  # CUDA's and MPS's wording
+    return match.group(1) if match else "an allocation"

@@ -33,7 +33,7 @@ from .contract import Augmentation, BuildContext, Dataset, Objective, Phase, Ste
 from .data import DataInfo, info_to_dict
 from .distributed import SINGLE, World
 from .ema import EMA
-from .errors import GanzooError
+from .errors import GanzooError, out_of_memory
 from .evaluation import build_evaluator, is_better
 from .images import save_samples
 from .plugins import PluginError, Plugins
@@ -154,7 +154,9 @@ def build(recipe: Recipe, device: torch.device, world: World = SINGLE) -> Run:
     """Every component of a recipe, on `device`, seeded, as a Run at step 0 (not yet started)."""
     seed_everything(recipe.seed)  # the same seed on every rank: identical initial weights
     ctx = BuildContext(device=device, recipe=recipe, world=world)
-    data = check_built("dataset", recipe.data.component.build(recipe.data.options, ctx), "data")
+    with _naming_out_of_memory(f"data ({recipe.data.name})", "loading it", device,
+                               "use data.load: stream where the dataset has it, or a smaller data.limit"):
+        data = check_built("dataset", recipe.data.component.build(recipe.data.options, ctx), "data")
     _limit_data(recipe, data)
     if world.distributed:
         data.shard(world)
@@ -208,13 +210,37 @@ def build_models(recipe: Recipe, device: torch.device, data_info: DataInfo, worl
     for role, choice in recipe.networks.items():
         net_ctx = BuildContext(device=device, recipe=recipe, data=objective.network_input(role, data_info),
                                world=world)
-        net = check_built(choice.kind, choice.component.build(choice.options, net_ctx),
-                          f"networks.{role} ({choice.kind} {choice.name!r})")
-        if choice.settings.spectral_norm:
-            add_spectral_norm(net)
-        nets[role] = net.to(device)
-    objective.check(nets, data_info, recipe)
+        with _naming_out_of_memory(f"networks.{role} ({choice.name}{_sizes(choice.options)})", "building it",
+                                   device, "make it smaller"):
+            net = check_built(choice.kind, choice.component.build(choice.options, net_ctx),
+                              f"networks.{role} ({choice.kind} {choice.name!r})")
+            if choice.settings.spectral_norm:
+                add_spectral_norm(net)
+            nets[role] = net.to(device)
+    with _naming_out_of_memory(f"train.batch_size {recipe.train.batch_size}", "checking the networks on a batch",
+                               device, "lower it"):
+        objective.check(nets, data_info, recipe)
     return nets, objective
+
+
+def _sizes(options) -> str:
+    """A network's numeric options, e.g. ": width 64, latent_dim 100", for out-of-memory messages."""
+    import dataclasses
+    numbers = [f"{f.name} {getattr(options, f.name)}" for f in dataclasses.fields(options)
+               if isinstance(getattr(options, f.name), int) and not isinstance(getattr(options, f.name), bool)]
+    return f": {', '.join(numbers)}" if numbers else ""
+
+
+@contextlib.contextmanager
+def _naming_out_of_memory(what: str, doing: str, device: torch.device, advice: str):
+    """An allocation failure inside becomes one line naming what was being allocated."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as exc:
+        size = out_of_memory(exc)
+        if size is None:
+            raise
+        raise GanzooError(f"{what}: out of memory {doing} on {device} ({size} asked for); {advice}") from None
 
 
 def _check_optimizers(recipe: Recipe, objective: Objective) -> set[str]:
@@ -405,7 +431,13 @@ def _train_steps(run: Run, bar, stop: StopRequest) -> None:
     reads a value back from the device: the loss window reads once per log window."""
     window, clock = LossWindow(), TrainingClock(run)
     while run.step < run.total_steps:
-        _train_step(run, window)
+        try:
+            _train_step(run, window)
+        except (RuntimeError, MemoryError) as exc:
+            size = out_of_memory(exc)
+            if size is None:
+                raise
+            raise GanzooError(_out_of_memory_in_step(run, size)) from None
         run.step += 1
         if bar is not None:
             bar.update(1)
@@ -413,6 +445,17 @@ def _train_steps(run: Run, bar, stop: StopRequest) -> None:
         _cadences(run, window, clock, bar, stop, stopping)
         if stopping:
             return
+
+
+def _out_of_memory_in_step(run: Run, size: str) -> str:
+    """Half-done steps are not saved: the last checkpoint is what a smaller batch continues from."""
+    batch = run.recipe.train.batch_size
+    saved = ckpt.list_checkpoints(run.dir / "checkpoints")
+    where = f"out of memory in step {run.step + 1} on {run.device} ({size} asked for, train.batch_size {batch})"
+    if not saved:
+        return f"{where}; no checkpoint yet: lower train.batch_size (e.g. --set train.batch_size={max(1, batch // 2)})"
+    return (f"{where}; the last checkpoint, step {saved[-1][0]}, is kept: continue with ganzoo resume {run.dir} "
+            f"--set train.batch_size={max(1, batch // 2)} --allow-changes train.batch_size")
 
 
 def _train_step(run: Run, window: LossWindow) -> None:
@@ -618,7 +661,13 @@ def _evaluate_keeping_work(run: Run, bar) -> bool:
     """_evaluate; a metric that cannot score (wrong feature network, missing weights) stops the
     run with one line, after a checkpoint of the steps trained so far."""
     try:
-        return _evaluate(run, bar)
+        try:
+            return _evaluate(run, bar)
+        except (RuntimeError, MemoryError) as exc:  # e.g. 10,000 samples at once on a small GPU
+            size = out_of_memory(exc)
+            if size is None:
+                raise
+            raise GanzooError(f"out of memory scoring on {run.device} ({size} asked for); score fewer samples")
     except PluginError:
         raise  # train() checkpoints and names the plugin
     except GanzooError as exc:

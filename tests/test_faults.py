@@ -213,3 +213,36 @@ def test_a_write_cut_short_is_one_line_and_keeps_what_was_written(tmp_path):
     assert "the disk is full or a file-size limit was reached" in last
     assert list((run / "checkpoints").iterdir()) == []  # no half-written temporary file left behind
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 3  # the log is whole
+
+
+def test_out_of_memory_is_one_line_naming_what_was_allocated(cli, tmp_path, monkeypatch):
+    # building: a real allocation far beyond this machine (39 GB of weights)
+    code, _, err = cli("run", RECIPES / "dcgan_mnist.yaml", "--out", tmp_path / "big", *quick(1),
+                       "--set", "networks.G.width=1000000")
+    assert code == 2 and "Traceback" not in err
+    assert "networks.G (dcgan: latent_dim 100, width 1000000, kernel 4): out of memory building it on cpu " \
+           "(39.2 GB asked for)" in err
+    # in a step, after a checkpoint: the allocator's own error, raised at step 4 (a real one would
+    # have the kernel kill the process first on an overcommitting Linux)
+    import ganzoo.loop
+
+    real = ganzoo.loop._phase_loss
+
+    def failing(run, *args):
+        if run.step == 3:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+                               "memory: you tried to allocate 2147483648 bytes. Error code 12 (Cannot allocate memory)")
+        return real(run, *args)
+
+    monkeypatch.setattr(ganzoo.loop, "_phase_loss", failing)
+    run = tmp_path / "step"
+    code, _, err = cli("run", RECIPES / "dcgan_mnist.yaml", "--out", run, *quick(6), "--set", "train.batch_size=32",
+                       "--set", "train.checkpoint_every=2", "--set", "eval={}")
+    assert code == 2 and "Traceback" not in err and len([x for x in err.splitlines() if "error" in x]) == 1
+    assert ("out of memory in step 4 on cpu (2.1 GB asked for, train.batch_size 32); the last checkpoint, step 2, "
+            f"is kept: continue with ganzoo resume {run} --set train.batch_size=16 --allow-changes train.batch_size") \
+        in err
+    monkeypatch.setattr(ganzoo.loop, "_phase_loss", real)
+    code, _, err = cli("resume", run, "--set", "train.batch_size=16", "--allow-changes", "train.batch_size")
+    assert code == 0, err
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 6
