@@ -127,15 +127,15 @@ def test_damaged_file_is_one_line_naming_it(tmp_path, load):
 def test_bad_layouts_are_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(GanzooError, match="no image files, and no subfolders"):
-        build(tmp_path / "empty")
+        build(tmp_path / "empty", workers=0)
     with pytest.raises(GanzooError, match="is not a folder"):
-        build(tmp_path / "missing")
+        build(tmp_path / "missing", workers=0)
     root = make_folder(tmp_path / "images")
     (root / "empty_class").mkdir()
     with pytest.raises(GanzooError, match="empty_class: class folder without image files"):
-        build(root)
+        build(root, workers=0)
     with pytest.raises(GanzooError, match="batch_size: 64 is larger than the 9 images"):
-        build(make_folder(tmp_path / "small"), batch_size=64)
+        build(make_folder(tmp_path / "small"), batch_size=64, workers=0)
 
 
 def test_celeba_reads_the_distributed_layout_and_its_splits(tmp_path):
