@@ -29,7 +29,7 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from . import distributed, files
-from .contract import Augmentation, BuildContext, Dataset, Objective, Phase, StepContext, check_built
+from .contract import Augmentation, BuildContext, Dataset, Logger, Objective, Phase, StepContext, check_built
 from .data import DataInfo, info_to_dict
 from .distributed import SINGLE, World
 from .ema import EMA
@@ -365,9 +365,41 @@ def _add_loggers(run: Run) -> list[str]:
         logger = check_built("logger", choice.component.build(choice.options, ctx), f"loggers[{i}] ({choice.name})")
         entry = run.plugins.registry.entry("logger", choice.name)
         name = f"logger {choice.name}" + (f" {i}" if i else "")
+        if choice.settings is not None and choice.settings.on_error == "warn":
+            logger = _SwitchedOffOnError(logger, f"loggers[{i}] ({choice.name})")
         run.plugins.add_run_plugin(logger, name, entry.package, entry.version)
         names.append(name)
     return names
+
+
+class _SwitchedOffOnError(Logger):
+    """A logger with `on_error: warn`: its first failure is one line of warning, then it is off."""
+
+    def __init__(self, inner: Logger, where: str):
+        self.inner, self.where, self.failed = inner, where, False
+
+    def _call(self, method: str, *args) -> None:
+        if self.failed:
+            return
+        try:
+            getattr(self.inner, method)(*args)
+        except Exception as exc:  # noqa: BLE001 - whatever the logger's library raises
+            self.failed = True
+            _print(f"warning: {self.where} failed in {method} ({type(exc).__name__}: "
+                   f"{str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}); it is switched off "
+                   "and training goes on (on_error: warn)")
+
+    def start(self, run):
+        self._call("start", run)
+
+    def scalars(self, step, scalars):
+        self._call("scalars", step, scalars)
+
+    def image(self, step, tag, path):
+        self._call("image", step, tag, path)
+
+    def end(self, run, scores):
+        self._call("end", run, scores)
 
 
 def _train_and_finish(run: Run, progress: bool | None, resumed: bool) -> None:

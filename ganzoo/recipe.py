@@ -62,6 +62,15 @@ class EvalSettings:
 
 
 @dataclass(frozen=True)
+class LoggerSettings:
+    """Keys every logger entry takes."""
+
+    on_error: Literal["stop", "warn"] = option(
+        "stop", "a failure inside the logger: stop (checkpoint, then one line naming it) or warn (one line, the "
+                "logger is switched off, training goes on)")
+
+
+@dataclass(frozen=True)
 class NetworkSettings:
     """Keys every network entry takes, applied by the loop to any network component."""
 
@@ -362,7 +371,8 @@ def resolve(raw: dict, registry: Registry, source: str = "recipe") -> Recipe:
             raw_loggers = []
         if not isinstance(raw_loggers, list):
             raise GanzooError(f"loggers: expected a list of {{name: ...}} entries, got {raw_loggers!r}")
-        loggers = tuple(_choice(registry, "logger", lg, f"loggers[{i}]") for i, lg in enumerate(raw_loggers))
+        loggers = tuple(_choice(registry, "logger", lg, f"loggers[{i}]", LoggerSettings)
+                        for i, lg in enumerate(raw_loggers))
         goals = {}
         for m in metrics:
             goals.update(getattr(m.component.build, "goals", {}))

@@ -79,7 +79,8 @@ class Wandb(Logger):
     def start(self, run):
         self.run = self.wandb.init(project=self.o.project, entity=self.o.entity, mode=self.o.mode,
                                    dir=str(run.dir), name=run.dir.name, config=run.recipe.to_dict(),
-                                   resume="allow", id=run.dir.name)
+                                   resume="allow", id=run.dir.name,
+                                   settings=self.wandb.Settings(silent=True))  # ganzoo's lines, not its banner
 
     def scalars(self, step, scalars):
         self.run.log({k: v for k, v in scalars.items() if v is not None}, step=step)
@@ -94,7 +95,9 @@ class Wandb(Logger):
 
 @dataclass(frozen=True)
 class MLflowOptions:
-    tracking_uri: str | None = option(None, "MLflow tracking URI; default: RUN_DIR/mlruns (local files)")
+    tracking_uri: str | None = option(None, "MLflow tracking URI; default: $MLFLOW_TRACKING_URI, else a SQLite "
+                                            "store in the run directory (RUN_DIR/mlflow.db, artifacts in "
+                                            "RUN_DIR/mlartifacts)")
     experiment: str = option("ganzoo", "MLflow experiment name")
 
 
@@ -103,7 +106,15 @@ class MLflow(Logger):
         self.mlflow, self.o = _require("mlflow", "mlflow"), o
 
     def start(self, run):
-        self.mlflow.set_tracking_uri(self.o.tracking_uri or (run.dir / "mlruns").resolve().as_uri())
+        import os
+
+        # MLflow 3 refuses its old file store: a local default is a SQLite file beside the run's own
+        uri = self.o.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        local = uri is None
+        self.mlflow.set_tracking_uri(uri or f"sqlite:///{(run.dir / 'mlflow.db').resolve()}")
+        if local and self.mlflow.get_experiment_by_name(self.o.experiment) is None:
+            self.mlflow.create_experiment(self.o.experiment,
+                                          artifact_location=(run.dir / "mlartifacts").resolve().as_uri())
         self.mlflow.set_experiment(self.o.experiment)
         self.mlflow.start_run(run_name=run.dir.name)
         self.mlflow.log_params({k: v for k, v in flatten(run.recipe.to_dict()).items()})
