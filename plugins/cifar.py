@@ -97,8 +97,9 @@ def locate(source: CifarSource, root: str | None, download: bool, verify: bool) 
     for r in roots:
         if (r / source.archive).is_file():
             path = r / source.archive
-            if verify and md5_of(path) != source.md5:
-                raise GanzooError(f"{path}: MD5 {md5_of(path)} is not the published {source.md5} (a damaged or "
+            digest = md5_of(path) if verify else source.md5
+            if digest != source.md5:
+                raise GanzooError(f"{path}: MD5 {digest} is not the published {source.md5} (a damaged or "
                                   f"partial download: delete it and download again, or set data.verify: false)")
             return path
         if (r / source.folder).is_dir():

@@ -139,7 +139,6 @@ def _train_classifier(dataset, root, epochs, seed, device) -> dict:
     start = time.perf_counter()
     net = fit_lenet(train_x, train_y, epochs, seed, device, augment)
     seconds = time.perf_counter() - start
-    net.eval()
     features = ClassifierFeatures(f"{dataset}_lenet", net, "", device)
     accuracy = float((features.predict(test_x.float().div(127.5).sub(1)).cpu() == test_y).float().mean())
     state = {k: v.cpu() for k, v in net.state_dict().items()}

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 
-from ganzoo import (DATA_ENV, RESAMPLE, Component, DataInfo, Dataset, DecodedImages, DeviceDataset, GanzooError,
+from ganzoo import (DATA_ENV, Component, DataInfo, Dataset, DecodedImages, DeviceDataset, GanzooError,
                     cache_dir, candidate_roots, check_image, decode_images, hookimpl, loader_error, option,
                     save_if_possible, scan_image_folder, worker_count)
 

@@ -12,7 +12,6 @@ An image-to-image objective names its translating networks in `translators`, e.g
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,7 +22,7 @@ from torch import Tensor
 
 from ganzoo import (FASHION_MNIST, MNIST, Command, Component, DataInfo, Dataset, DeviceDataset, GanzooError, Metric,
                     __version__, check_image, fid, hookimpl, list_images, load_checkpoint, load_idx_images,
-                    load_image, option)
+                    load_image, loader_error, option, worker_count)
 
 FOLDER_LAYOUT = "expected trainA/, trainB/, testA/, testB/ under data.root"
 
@@ -177,8 +176,7 @@ class FolderDataset(Dataset):
         self.pairs = _FolderPairs(files_a, files_b, channels, load_size, crop_size, flip)
         # No more workers than CPUs this process may use (torch warns otherwise); results do not
         # depend on the count, since _PairSampler draws every index and seed in the main process.
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        self.batch_size, self.device, self.seed, self.workers = batch_size, device, seed, min(workers, cpus)
+        self.batch_size, self.device, self.seed, self.workers = batch_size, device, seed, worker_count(workers)
         self.epoch, self.batches_done, self._iterator = 0, 0, None
         if len(self.pairs) < batch_size:
             raise GanzooError(f"train.batch_size: {batch_size} is larger than the {len(self.pairs)} images")
@@ -210,10 +208,8 @@ class FolderDataset(Dataset):
             self.epoch, self.batches_done = self.epoch + 1, 0
             self._iterator = self._loader()
             a, b = next(self._iterator)
-        except GanzooError:
-            raise
-        except Exception as exc:  # a worker failed: say which file in one line
-            raise GanzooError(str(exc).strip().splitlines()[-1][:300]) from None
+        except Exception as exc:  # noqa: BLE001 - a worker failed: say which file in one line
+            raise loader_error(exc) from None
         self.batches_done += 1
         return {"A": a.to(self.device, non_blocking=True), "B": b.to(self.device, non_blocking=True)}
 
