@@ -32,6 +32,7 @@ _LAZY = {
     "precision_recall": "metrics", "density_coverage": "metrics", "frechet_distance": "metrics", "feature_statistics": "metrics",
     "save_statistics": "metrics", "load_statistics": "metrics",
     "kl_to_uniform": "metrics", "stacked_mnist_modes": "metrics", "modes_2d": "metrics",
+    "auroc": "metrics", "average_precision": "metrics", "nearest_neighbour_distance": "metrics",
     # feature networks' files: the cache folder, weights hashes, atomic writes
     "cache_dir": "features", "weights_hash": "features", "save_atomic": "checkpoint",
     "save_if_possible": "files",

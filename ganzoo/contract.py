@@ -10,6 +10,7 @@ A training step, as the loop runs it (``ganzoo/loop.py``, section 4):
 
     step = StepContext(step=i, epoch=...)
     for phase in objective.phases:                      # e.g. D (n_critic times), then G
+        # (only the phases that phase.runs_at(i, total_steps): `every`, `during`)
         step.batch = dataset.next_batch()               # if phase.reads_data
         loss, terms = objective.loss(phase, nets, step)
         loss += regularizer.penalty(objective, nets, step)   # those of the phase's network
@@ -150,6 +151,8 @@ class Phase:
     needs_grad: networks that must record gradients in this phase (default: `trains`).
                 All other networks are frozen (requires_grad=False), so no weight
                 gradients are computed for them.
+    during:     (start, stop): the part of the run, as fractions of its steps, in which the
+                phase runs (a stage, e.g. f-AnoGAN's GAN stage, then its encoder stage).
     """
 
     name: str
@@ -158,10 +161,16 @@ class Phase:
     every: int = 1
     reads_data: bool = True
     needs_grad: tuple[str, ...] | None = None
+    during: tuple[float, float] = (0.0, 1.0)
 
     @property
     def grad_networks(self) -> tuple[str, ...]:
         return self.trains if self.needs_grad is None else self.needs_grad
+
+    def runs_at(self, step: int, total: int) -> bool:
+        """Whether the phase runs in step `step` (0-based) of a run of `total` steps."""
+        start, stop = self.during
+        return step % self.every == 0 and start * total <= step < stop * total
 
 
 @dataclass
@@ -250,6 +259,15 @@ class Objective:
         G = nets["G"]
         device = next(G.parameters()).device
         return G(*(inputs[k].to(device) for k in ("z", "y") if k in inputs))
+
+    # --- anomaly scores (metric anomaly_auroc, `ganzoo score-anomaly`) -----------------------
+    @torch.no_grad()
+    def anomaly_scores(self, nets: dict[str, nn.Module], images: Tensor) -> Tensor:
+        """One score per image in [-1, 1] (N, C, H, W), higher meaning more anomalous. The
+        default for a model trained on normal data only: how fake D finds it, -D(x)."""
+        if "D" not in nets:
+            raise GanzooError("anomaly scores: this objective has no discriminator D and defines no score")
+        return -nets["D"](images).flatten(1).mean(1)
 
 
 class Regularizer:
@@ -350,7 +368,8 @@ class Metric:
                     (samples, real data and features, cached across the metrics of one
                     evaluation; ``ev.cache`` is a dict metrics may share results through).
     floor(ev)    -> {score key + "_floor": value} for real data against real data (train vs
-                    test) where that means something, else {}.
+                    test) where that means something, or for a model-free baseline (the
+                    anomaly metric's nearest-neighbour score), else {}.
     fingerprint(ev) -> what the score depends on: feature network and weights hash, layer,
                     sample counts, reference split. Stored next to every score.
     samples_needed() -> how many generated samples it will ask for (made before scoring,
@@ -434,6 +453,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("dataset", "build(options, ctx)", Dataset, "batches for the phases that read data; examples for metrics"),
     Kind("generator", "build(options, ctx)", nn.Module, "z [, labels] -> samples; has latent_dim"),
     Kind("discriminator", "build(options, ctx)", nn.Module, "samples [, labels] -> raw scores"),
+    Kind("encoder", "build(options, ctx)", nn.Module, "images -> latent codes (N, latent_dim); has latent_dim"),
     Kind("objective", "build(options, ctx) (a class)", Objective, "phases and losses of a step"),
     Kind("regularizer", "build(options, ctx)", Regularizer, "penalty added to a phase; action after a step"),
     Kind("augmentation", "build(options, ctx)", Augmentation, "applied to every input of D"),

@@ -307,7 +307,7 @@ def add_spectral_norm(net: nn.Module) -> None:
 
 def batches_per_step(objective: Objective) -> float:
     """Real batches one training step consumes (n_critic for WGAN, 1 for most)."""
-    return sum(p.repeats / p.every for p in objective.phases if p.reads_data) or 1
+    return sum(p.repeats / p.every * (p.during[1] - p.during[0]) for p in objective.phases if p.reads_data) or 1
 
 
 def total_steps(recipe: Recipe, objective: Objective, data: Dataset) -> int:
@@ -494,7 +494,7 @@ def _train_step(run: Run, window: LossWindow) -> None:
     """One step: each phase in order, with its own optimisers; then augmentation and schedules."""
     step = StepContext(step=run.step, epoch=run.epoch, total=run.total_steps)
     for index, phase in enumerate(run.objective.phases):
-        if run.step % phase.every == 0:
+        if phase.runs_at(run.step, run.total_steps):
             _train_phase(run, phase, index, step, window)
     if run.augmentation is not None:
         window.add_terms(run.augmentation.update(step))

@@ -183,3 +183,59 @@ def modes_2d(samples: Tensor, centers: Tensor, std: float) -> tuple[int, float, 
     high_quality = nearest_distance < 3 * std
     counts = torch.bincount(nearest[high_quality], minlength=len(centers))
     return int((counts > 0).sum()), float(high_quality.double().mean()), kl_to_uniform(counts, len(centers))
+
+
+# --- anomaly detection --------------------------------------------------------------------------
+
+def auroc(scores: Tensor, anomalous: Tensor) -> float:
+    """Area under the ROC curve of `scores` (higher: more anomalous) against boolean labels:
+    the probability that an anomaly outscores a normal example, ties counting one half
+    (the Mann-Whitney U statistic; equal to sklearn's roc_auc_score)."""
+    scores, anomalous = scores.double().flatten().cpu(), anomalous.bool().flatten().cpu()
+    n_pos, n_neg = int(anomalous.sum()), int((~anomalous).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("AUROC needs both anomalous and normal examples")
+    ranks = _average_ranks(scores)
+    return float((ranks[anomalous].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _average_ranks(values: Tensor) -> Tensor:
+    """1-based ranks, tied values sharing the mean of their ranks."""
+    order = values.argsort(stable=True)
+    sorted_values = values[order]
+    new_group = torch.ones_like(sorted_values, dtype=torch.bool)
+    new_group[1:] = sorted_values[1:] != sorted_values[:-1]
+    group = new_group.cumsum(0) - 1
+    positions = torch.arange(1, len(values) + 1, dtype=torch.float64)
+    sums = torch.zeros(int(group[-1]) + 1, dtype=torch.float64).scatter_add_(0, group, positions)
+    mean_rank = sums / torch.bincount(group).double()
+    ranks = torch.empty_like(positions)
+    ranks[order] = mean_rank[group]
+    return ranks
+
+
+def average_precision(scores: Tensor, anomalous: Tensor) -> float:
+    """Average precision with the anomalies as the positive class: Σ (R_n - R_{n-1}) P_n over
+    the distinct score thresholds, highest first (sklearn's average_precision_score)."""
+    scores, anomalous = scores.double().flatten().cpu(), anomalous.bool().flatten().cpu()
+    n_pos = int(anomalous.sum())
+    if n_pos == 0:
+        raise ValueError("average precision needs anomalous examples")
+    order = scores.argsort(descending=True, stable=True)
+    s, hits = scores[order], anomalous[order].double()
+    last_of_threshold = torch.ones_like(s, dtype=torch.bool)  # a threshold admits all its ties at once
+    last_of_threshold[:-1] = s[1:] != s[:-1]
+    true_pos = hits.cumsum(0)[last_of_threshold]
+    admitted = torch.arange(1, len(s) + 1, dtype=torch.float64)[last_of_threshold]
+    precision, recall = true_pos / admitted, true_pos / n_pos
+    gained = torch.diff(recall, prepend=torch.zeros(1, dtype=torch.float64))
+    return float((gained * precision).sum())
+
+
+def nearest_neighbour_distance(queries: Tensor, support: Tensor, k: int = 1, chunk: int = 1024) -> Tensor:
+    """Euclidean distance of each query to its k-th nearest point of `support` (N, D)."""
+    out = []
+    for start in range(0, len(queries), chunk):
+        d = torch.cdist(queries[start:start + chunk].float(), support.float())
+        out.append(d.topk(k, dim=1, largest=False).values[:, -1])
+    return torch.cat(out)

@@ -29,7 +29,7 @@ from .registry import Registry
 ENTRY_POINT_GROUP = "ganzoo.plugins"
 BUILTIN_PLUGINS = ("vanilla", "dcgan", "resnet", "r3gan", "wgan", "losses", "relativistic", "lecam", "consistency",
                    "augment", "diffaugment", "ada", "cyclegan", "image_to_image", "toy2d", "datasets", "cifar",
-                   "folder", "metrics", "inception", "dinov2", "classifiers", "optimizers", "loggers", "recipes")
+                   "folder", "anomaly", "metrics", "inception", "dinov2", "classifiers", "optimizers", "loggers", "recipes")
 HOOKS = {name for name in dir(hookspecs) if name.startswith("ganzoo_")}
 
 

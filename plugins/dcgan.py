@@ -119,15 +119,16 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """Returns raw outputs (logits, or critic values for WGAN), shape (N, 1)."""
+    """Returns raw outputs (logits, or critic values for WGAN), shape (N, outputs).
+    `features` is the conv stack before the output layer (feature matching, f-AnoGAN)."""
 
     def __init__(self, width: int, norm: str, image_shape: tuple[int, int, int], num_classes: int | None,
-                 depth: int | None = None, kernel: int = 4):
+                 depth: int | None = None, kernel: int = 4, outputs: int = 1, role: str = "networks.D"):
         super().__init__()
         channels, height, side = image_shape
         if height != side:
-            raise GanzooError(f"networks.D: DCGAN needs square images, got {height}x{side}")
-        sides = _map_sides(side, depth, kernel, "networks.D")
+            raise GanzooError(f"{role}: DCGAN needs square images, got {height}x{side}")
+        sides = _map_sides(side, depth, kernel, role)
         padding = 1 if kernel == 4 else 2  # exact halving; halving rounded up ("SAME")
         layers = [nn.Conv2d(channels, width, kernel, 2, padding), nn.LeakyReLU(0.2, True)]
         ch = width
@@ -136,16 +137,39 @@ class DCGANDiscriminator(nn.Module):
                        nn.LeakyReLU(0.2, True)]
             ch *= 2
         self.features = nn.Sequential(*layers)
-        self.out = nn.Conv2d(ch, 1, sides[-1], 1, 0)  # over the whole last map: a fully connected output
+        self.out = nn.Conv2d(ch, outputs, sides[-1], 1, 0)  # over the whole last map: a fully connected output
         self.embed = nn.Embedding(num_classes, ch) if num_classes else None
         self.apply(init_dcgan)
 
     def forward(self, x, labels=None):
         h = self.features(x)
-        out = self.out(h).view(x.shape[0], 1)
+        out = self.out(h).view(x.shape[0], -1)
         if self.embed is not None:  # projection discriminator
             out = out + (self.embed(labels) * h.sum(dim=(2, 3))).sum(dim=1, keepdim=True)
         return out
+
+
+class DCGANEncoder(DCGANDiscriminator):
+    """The discriminator's architecture with `latent_dim` outputs: images -> codes (N, latent_dim)
+    (GANomaly's encoders, f-AnoGAN's izi encoder)."""
+
+    def __init__(self, latent_dim: int, width: int, norm: str, image_shape, depth, kernel, tanh: bool):
+        super().__init__(width, norm, image_shape, None, depth, kernel, outputs=latent_dim, role="networks (encoder)")
+        self.latent_dim, self.tanh = latent_dim, tanh
+
+    def forward(self, x, labels=None):
+        z = super().forward(x)
+        return torch.tanh(z) if self.tanh else z
+
+
+@dataclass(frozen=True)
+class EncoderOptions:
+    latent_dim: int = option(100, "size of the code; must match the generator's latent_dim", min=1)
+    width: int = option(64, "channels of the first layer (doubled per stage)", min=1)
+    norm: Literal["batch", "layer", "instance", "none"] = option("batch", "normalisation after every conv but the first")
+    depth: int | None = option(None, "stride-2 stages; default: down to a 7x7 or 4x4 map", min=1)
+    kernel: Literal[4, 5] = option(4, "kernel side")
+    tanh: bool = option(False, "squash codes into (-1, 1) (for a generator trained on a bounded prior)")
 
 
 def build_generator(o: GeneratorOptions, ctx):
@@ -167,4 +191,8 @@ def ganzoo_add_components():
                   "1 or 3 channels (Radford et al. 2015)"),
         Component("discriminator", "dcgan", build_discriminator, DiscriminatorOptions,
                   "DCGAN strided-conv discriminator; norm batch/layer/none; projection when conditional"),
+        Component("encoder", "dcgan",
+                  lambda o, ctx: DCGANEncoder(o.latent_dim, o.width, o.norm, ctx.data.image_shape, o.depth, o.kernel,
+                                              o.tanh),
+                  EncoderOptions, "DCGAN discriminator architecture mapping images to latent codes (GANomaly, f-AnoGAN)"),
     ]

@@ -32,7 +32,7 @@ def test_built_in_plugins_import_only_top_level_ganzoo():
 def test_every_exported_name_resolves_and_every_kind_has_a_base_class():
     for name in ganzoo.__all__:
         assert getattr(ganzoo, name) is not None, name
-    assert list(KINDS) == ["dataset", "generator", "discriminator", "objective", "regularizer", "augmentation",
+    assert list(KINDS) == ["dataset", "generator", "discriminator", "encoder", "objective", "regularizer", "augmentation",
                            "optimizer", "metric", "features", "logger"]
     plugins = load_plugins(autoload=False)
     for kind in KINDS:
