@@ -10,7 +10,9 @@ objectives  ganomaly: GANomaly (Akçay et al. 2018). Roles E, G, E2 (the encoder
                       frozen, an encoder E trained in the izi_f mode on
                       ‖x - G(E(x))‖²/n + κ·‖f(x) - f(G(E(x)))‖²/n_f (f: D's features), κ = 1.
                       Score: the same quantity. The two stages are phases of one run (`during`).
-            any GAN:  -D(x), the discriminator's verdict (Objective.anomaly_scores' default).
+            any GAN:  -D(x), the discriminator's verdict (Objective.anomaly_scores' default), or
+                      AnoGAN's inversion (Schlegl et al. 2017): z fitted to x by gradient descent,
+                      the score the residual left (0.9·‖x - G(z)‖₁ + 0.1·‖f(x) - f(G(z))‖₁).
 dataset     mnist_anomaly: MNIST (or Fashion-MNIST) under one of two protocols, kept apart:
               one_class      train on the digit `normal`, test on the whole test set, every other
                              digit an anomaly (Ruff et al. 2018, Deep SVDD, Table 1);
@@ -303,14 +305,56 @@ def _mnist_anomaly(o: AnomalyDataOptions, ctx):
 
 # --- the metric ------------------------------------------------------------------------------------
 
+# --- AnoGAN's score: invert G by gradient descent on z -------------------------------------------------
+
+def anogan_scores(nets, images: Tensor, steps: int, weight: float, lr: float = 0.01, seed: int = 0) -> Tensor:
+    """AnoGAN (Schlegl et al. 2017): for each image x, `steps` Adam updates of z on
+    (1 - λ)·‖x - G(z)‖₁ + λ·‖f(x) - f(G(z))‖₁ (f: D's features, λ = `weight`); the final value is
+    the score. Every image has its own z, and Adam is elementwise, so a batch inverts each image
+    independently. G and D are fixed (eval mode, no weight gradients)."""
+    G, D = nets["G"], nets["D"]
+    params = [p for net in (G, D) for p in net.parameters()]
+    wanted = [p.requires_grad for p in params]
+    generator = torch.Generator().manual_seed(seed)
+    scores = []
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        with _eval_mode(G, D), torch.enable_grad():
+            for x in images.split(1000):
+                target = _features(D, x, "anomaly_auroc.score anogan")
+                z = torch.randn(len(x), G.latent_dim, generator=generator).to(x.device).requires_grad_(True)
+                optimizer = torch.optim.Adam([z], lr=lr)
+                for _ in range(steps + 1):  # the last pass only measures
+                    x_hat = G(z)
+                    loss = ((1 - weight) * (x - x_hat).abs().flatten(1).sum(1)
+                            + weight * (target - _features(D, x_hat, "anomaly_auroc.score anogan")).abs().sum(1))
+                    if _ == steps:
+                        break
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.sum().backward()
+                    optimizer.step()
+                scores.append(loss.detach().float().cpu())
+    finally:
+        for p, flag in zip(params, wanted):
+            p.requires_grad_(flag)
+    return torch.cat(scores)
+
+
 @dataclass(frozen=True)
 class AnomalyMetricOptions:
+    score: Literal["objective", "anogan"] = option(
+        "objective", "objective: the objective's own score (GANomaly's latent distance, f-AnoGAN's izi_f, else "
+                     "-D(x)); anogan: invert G by gradient descent on z (Schlegl et al. 2017), for any G and D")
+    anogan_steps: int = option(500, "anogan: updates of z per image (the paper: 500)", min=1)
+    anogan_lambda: float = option(0.1, "anogan: weight of the feature residual (the paper: 0.1)", min=0, max=1)
+    samples: int | None = option(None, "test images scored, drawn at random (default: the whole test split)", min=2)
     baseline_k: int = option(1, "the floor's k: distance to the k-th nearest training image", min=1)
 
 
-def _split(ev, split: str):
-    """The recipe's dataset, built for `split` (kept for the run)."""
-    key = ("anomaly data", split)
+def _split(ev, split: str, samples: int | None = None):
+    """The recipe's dataset, built for `split` (kept for the run); `samples` of its images at random."""
+    key = ("anomaly data", split, samples)
     if key not in ev.lasting:
         choice = ev.recipe.data
         if not any(f.name == "split" for f in dataclasses.fields(choice.options)):
@@ -320,7 +364,11 @@ def _split(ev, split: str):
         if not callable(getattr(data, "anomaly_examples", None)):
             raise GanzooError(f"anomaly_auroc: dataset {choice.name!r} does not say which images are anomalies "
                               "(it needs anomaly_examples(), as mnist_anomaly has)")
-        ev.lasting[key] = data.anomaly_examples()
+        examples = data.anomaly_examples()
+        if samples is not None and samples < len(examples["anomalous"]):
+            keep = torch.randperm(len(examples["anomalous"]), generator=torch.Generator().manual_seed(ev.seed))[:samples]
+            examples = {k: v[keep.to(v.device)] for k, v in examples.items()}
+        ev.lasting[key] = examples
     return ev.lasting[key]
 
 
@@ -337,24 +385,33 @@ class AnomalyAUROC(Metric):
         self.o = o
 
     def __call__(self, ev):
-        test = _split(ev, "test")
-        scores = score_images(ev.objective, ev.nets, test["image"])
+        test = _split(ev, "test", self.o.samples)
+        if self.o.score == "anogan":
+            for role in ("G", "D"):
+                if role not in ev.nets:
+                    raise GanzooError(f"anomaly_auroc.score: anogan inverts a generator G through a discriminator D; "
+                                      f"this run has no {role}")
+            scores = anogan_scores(ev.nets, test["image"], self.o.anogan_steps, self.o.anogan_lambda, seed=ev.seed)
+        else:
+            scores = score_images(ev.objective, ev.nets, test["image"])
         if not torch.isfinite(scores).all():
             raise GanzooError("anomaly_auroc: the objective gave non-finite anomaly scores")
         return {"auroc": auroc(scores, test["anomalous"]), "average_precision": average_precision(scores, test["anomalous"])}
 
     def floor(self, ev):  # no model: how far each test image is from the nearest training image
-        train, test = _split(ev, "train"), _split(ev, "test")
+        train, test = _split(ev, "train"), _split(ev, "test", self.o.samples)
         distance = nearest_neighbour_distance(test["image"].flatten(1), train["image"].flatten(1), self.o.baseline_k)
         return {"auroc_floor": auroc(distance, test["anomalous"]),
                 "average_precision_floor": average_precision(distance, test["anomalous"])}
 
     def fingerprint(self, ev):
-        test = _split(ev, "test")
+        test = _split(ev, "test", self.o.samples)
         options = ev.recipe.data.options
+        score = (f"anogan ({self.o.anogan_steps} steps, lambda {self.o.anogan_lambda})" if self.o.score == "anogan"
+                 else type(ev.objective).__name__)
         return {"reference": "test", "test_images": len(test["anomalous"]), "anomalies": int(test["anomalous"].sum()),
                 "protocol": getattr(options, "protocol", None), "normal": getattr(options, "normal", None),
-                "anomaly": getattr(options, "anomaly", None), "score": type(ev.objective).__name__,
+                "anomaly": getattr(options, "anomaly", None), "score": score,
                 "floor": f"{self.o.baseline_k}-NN pixel distance", "ganzoo": __version__}
 
 
@@ -378,6 +435,9 @@ def _score_arguments(parser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR")
     parser.add_argument("--input", required=True, metavar="DIR", help="folder of image files")
     parser.add_argument("--output", metavar="CSV", help="where to write file,score rows (default: standard output)")
+    parser.add_argument("--score", choices=("objective", "anogan"), default="objective",
+                        help="the objective's own score (default) or AnoGAN's inversion of G")
+    parser.add_argument("--anogan-steps", type=int, default=500, metavar="N", help="updates of z per image (anogan)")
     parser.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint (default: the newest)")
     parser.add_argument("--device", default="auto")
 
@@ -394,7 +454,15 @@ def _score_anomaly(args) -> int:
         if image.size != (width, height):
             image = image.resize((width, height), resample=3)
         images.append(TF.to_tensor(image) * 2 - 1)
-    scores = score_images(loaded.objective, loaded.nets, torch.stack(images).to(loaded.device))
+    images = torch.stack(images).to(loaded.device)
+    if args.score == "anogan":
+        if args.anogan_steps < 1:
+            raise GanzooError(f"--anogan-steps: expected at least 1, got {args.anogan_steps}")
+        if not {"G", "D"} <= set(loaded.nets):
+            raise GanzooError(f"--score anogan: {args.run_dir} has no generator G and discriminator D to invert")
+        scores = anogan_scores(loaded.nets, images, args.anogan_steps, 0.1)
+    else:
+        scores = score_images(loaded.objective, loaded.nets, images)
     out = open(args.output, "w", newline="") if args.output else contextlib.nullcontext(sys.stdout)
     with out as stream:
         writer = csv.writer(stream)

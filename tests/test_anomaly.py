@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from conftest import RECIPES, quick
-from ganzoo import MNIST, load_idx_images
-from ganzoo_plugins.anomaly import AnomalyDataOptions, _mnist_anomaly
+from ganzoo import MNIST, load_checkpoint, load_idx_images
+from ganzoo_plugins.anomaly import AnomalyDataOptions, _mnist_anomaly, anogan_scores
 
 SMALL = ["--set", "train.batch_size=16", "--set", "networks.G.width=8", "--set", "networks.D.width=8"]
 
@@ -84,10 +84,26 @@ def test_fanogan_trains_the_gan_then_only_the_encoder(cli, tmp_path):
     assert 0 <= records(run)[-1]["eval/auroc"] <= 1
 
 
-def test_any_gan_scores_anomalies_with_its_discriminator(cli, tmp_path):
+def test_any_gan_scores_anomalies_with_its_discriminator_or_by_inverting_its_generator(cli, tmp_path):
     run = tmp_path / "run"
     code, _, err = cli("run", RECIPES / "dcgan_mnist.yaml", "--out", run, *quick(2), *SMALL,
                        "--set", "data={name: mnist_anomaly, protocol: one_class, normal: 1}",
-                       "--set", "eval={every: 2, metrics: [{name: anomaly_auroc}]}")
+                       "--set", "eval={every: 2, metrics: [{name: anomaly_auroc, samples: 300}]}")
     assert code == 0, err
-    assert 0 <= records(run)[-1]["eval/auroc"] <= 1
+    scores = records(run)[-1]
+    assert 0 <= scores["eval/auroc"] <= 1 and scores["fingerprints"]["anomaly_auroc"]["test_images"] == 300
+
+    loaded = load_checkpoint(run)
+    images = _mnist_anomaly(AnomalyDataOptions(normal=1, split="test"), SimpleNamespace(
+        device=torch.device("cpu"), recipe=SimpleNamespace(seed=0, train=SimpleNamespace(batch_size=8)))
+    ).anomaly_examples()["image"][:64]
+    start, fitted = (anogan_scores(loaded.nets, images, steps, 0.1) for steps in (0, 30))
+    assert fitted.shape == (64,) and fitted.mean() < start.mean()  # fitting z leaves a smaller residual
+    assert all(p.grad is None and p.requires_grad for net in loaded.nets.values() for p in net.parameters())
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("L", (28, 28), 0).save(folder / "blank.png")
+    code, out, err = cli("score-anomaly", run, "--input", folder, "--score", "anogan", "--anogan-steps", "2")
+    assert code == 0, err
+    assert out.splitlines()[0] == "file,score" and out.splitlines()[1].startswith(str(folder / "blank.png"))
