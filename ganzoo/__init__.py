@@ -26,7 +26,7 @@ _LAZY = {
     # image files and grids
     "list_images": "images", "load_image": "images", "check_image": "images", "save_grid": "images", "IMAGE_SUFFIXES": "images",
     "RESAMPLE": "images", "scan_image_folder": "images", "DecodedImages": "images", "decode_images": "images",
-    "worker_count": "images", "loader_error": "images",
+    "worker_count": "images", "loader_error": "images", "LmdbRecord": "images",
     # evaluation: the context metrics get, and the maths on features
     "EvalContext": "evaluation", "fid": "metrics", "kid": "metrics", "inception_score": "metrics",
     "precision_recall": "metrics", "density_coverage": "metrics", "frechet_distance": "metrics", "feature_statistics": "metrics",

@@ -89,7 +89,7 @@ def check_image(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _reading(path: Path):
+def _reading(path):
     import warnings
 
     from PIL import Image, UnidentifiedImageError
@@ -98,7 +98,8 @@ def _reading(path: Path):
         with warnings.catch_warnings():
             # PIL warns between MAX_IMAGE_PIXELS and twice that, and refuses above: both stop here
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            source = path.open_bytes() if isinstance(path, LmdbRecord) else path
+            with Image.open(source) as image:
                 yield image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise GanzooError(f"{path}: image too large to decode safely (over PIL's limit of "
@@ -106,6 +107,63 @@ def _reading(path: Path):
                           "needs resizing first)") from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise GanzooError(f"{path}: unreadable image file ({str(exc).splitlines()[0][:100]})") from None
+
+
+class LmdbRecord:
+    """One encoded image stored in an LMDB database (LSUN's distribution format), read like a
+    file: `load_image`, `check_image` and `DecodedImages` take it where they take a path, and an
+    error names it as `DB[key]`. A DataLoader worker opens the database once, read-only and
+    unlocked, and keeps it; the main process opens it for each read and closes it again, as an
+    LMDB handle must not be open when the workers fork."""
+
+    _worker_handles: dict = {}  # database folder -> lmdb.Environment, in a worker process
+
+    def __init__(self, database: Path, key: bytes):
+        self.database, self.key = database, key
+
+    def __str__(self):
+        return f"{self.database}[{self.key.decode(errors='replace')}]"
+
+    def open_bytes(self):
+        import io
+
+        in_worker = torch.utils.data.get_worker_info() is not None
+        env = self._worker_handles.get(str(self.database)) if in_worker else None
+        if env is None:
+            env = self.environment(self.database)
+            if in_worker:
+                self._worker_handles[str(self.database)] = env
+        try:
+            with env.begin(buffers=False) as txn:
+                value = txn.get(self.key)
+        finally:
+            if not in_worker:
+                env.close()
+        if value is None:
+            raise OSError("no such key")
+        return io.BytesIO(value)
+
+    @staticmethod
+    def environment(database: Path):
+        try:
+            import lmdb
+        except ImportError:
+            raise GanzooError(f"{database}: reading LMDB databases needs the lmdb package "
+                              "(pip install 'ganzoo[lsun]')") from None
+        try:
+            return lmdb.open(str(database), readonly=True, lock=False, readahead=False, meminit=False)
+        except lmdb.Error as exc:
+            raise GanzooError(f"{database}: not a readable LMDB database ({str(exc).splitlines()[0][:100]})") from None
+
+    @classmethod
+    def all(cls, database: Path) -> list["LmdbRecord"]:
+        """Every record of the database, in key order."""
+        env = cls.environment(database)
+        try:
+            with env.begin() as txn:
+                return [cls(database, bytes(key)) for key in txn.cursor().iternext(keys=True, values=False)]
+        finally:
+            env.close()
 
 
 # --- folders of images -------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ dataset  folder: every image PIL reads, grey or RGB, resized (shorter side) and 
          tensor file, so the next run of the same folder starts in a second; a larger one
          streams through the workers, decoding each batch.
 
+dataset  celeba, lsun: the same path for CelebA's files and LSUN's LMDB databases, in the layouts
+         they are distributed in.
+
 Layouts (the first one that matches):
   root/*.png                  unconditional: no labels
   root/<class>/*.png          one class per subfolder, labels 0..K-1 in sorted name order
@@ -23,7 +26,7 @@ from typing import Literal
 
 import torch
 
-from ganzoo import (DATA_ENV, Component, DataInfo, Dataset, DecodedImages, DeviceDataset, GanzooError,
+from ganzoo import (DATA_ENV, Component, DataInfo, Dataset, DecodedImages, DeviceDataset, GanzooError, LmdbRecord,
                     cache_dir, candidate_roots, check_image, decode_images, hookimpl, loader_error, option,
                     save_if_possible, scan_image_folder, worker_count)
 
@@ -37,8 +40,14 @@ def cache_key(root: Path, files: list[Path], transform: dict) -> str:
     removal of a file, or another size or filter, is another key."""
     h = hashlib.sha256(f"{CACHE_FORMAT}\n{root.resolve()}\n{sorted(transform.items())}\n".encode())
     for path in files:
+        if isinstance(path, LmdbRecord):  # the database file's size and time are hashed once, below
+            h.update(path.key + b"\n")
+            continue
         stat = path.stat()
         h.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    if files and isinstance(files[0], LmdbRecord):
+        stat = (files[0].database / "data.mdb").stat()
+        h.update(f"data.mdb\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
@@ -178,9 +187,12 @@ class FolderOptions(ImageOptions):
     split: Literal["train", "test"] = option("train", "train: root; test: test_root (else root)")
 
 
-def image_dataset(root: Path, files: list[Path], labels: list[int] | None, classes: list[str], o, ctx):
-    """The files as a training set, with a folder-style options object `o`: in memory (decoded
-    once, cached) or streamed. Other image-file datasets (CelebA) are built through this."""
+def image_dataset(root: Path, files: list, labels: list[int] | None, classes: list[str], o, ctx,
+                  check_first: bool = True):
+    """The files (paths, or LmdbRecords) as a training set, with a folder-style options object
+    `o`: in memory (decoded once, cached) or streamed. Other image datasets (CelebA, LSUN) are
+    built through this. check_first: a streamed set checks every file before training (LSUN's
+    millions of records are instead named by the worker that meets a damaged one)."""
     crop = getattr(o, "crop", None)
     decoded = DecodedImages(files, o.channels, o.size, o.resample, crop)
     batch_size, seed = ctx.recipe.train.batch_size, ctx.recipe.seed + 1
@@ -195,8 +207,9 @@ def image_dataset(root: Path, files: list[Path], labels: list[int] | None, class
             why = "data.load: stream" if o.load == "stream" else f"over data.memory_mb {o.memory_mb:,.0f}"
             print(f"ganzoo: streaming {len(files):,} images of {root} ({megabytes:,.1f} MB decoded, {why}); "
                   f"{worker_count(o.workers)} workers decode", file=sys.stderr)
-            for path in files:  # a damaged file fails now, naming it, not at step 10,000
-                check_image(path)
+            if check_first:  # a damaged file fails now, naming it, not at step 10,000
+                for path in files:
+                    check_image(path)
         return StreamingFolder(decoded, labels, info, batch_size, ctx.device, seed, o.workers)
 
     transform = {"size": o.size, "channels": o.channels, "resample": o.resample, "crop": crop}
@@ -283,6 +296,72 @@ def _download_celeba(root: Path) -> str | None:
         socket.setdefaulttimeout(previous)
 
 
+# --- LSUN, as it is distributed -------------------------------------------------------------------
+
+LSUN_SCENES = ("bedroom", "bridge", "church_outdoor", "classroom", "conference_room", "dining_room", "kitchen",
+               "living_room", "restaurant", "tower")
+LSUN_URL = "http://dl.yf.io/lsun/scenes/{name}.zip"  # the LSUN authors' download script's address
+
+
+@dataclass(frozen=True)
+class LSUNOptions(ImageOptions):
+    root: str = option("", "data root holding lsun/<category>_<split>_lmdb/ (the distributed LMDB databases); "
+                           "default: $GANZOO_DATA, then the user cache directory")
+    category: str = option("bedroom", f"a scene category: {', '.join(LSUN_SCENES)}")
+    split: Literal["train", "val", "test"] = option(
+        "train", "train; val (300 images per category); test, the metrics' reference, is the train database, "
+                 "as LSUN papers score against training images")
+    download: bool = option(False, "download the category's zip from the LSUN site (bedroom train: 43 GB)")
+    workers: int = option(4, "DataLoader worker processes that decode (0: in the main process)", min=0)
+
+
+def _lsun(o: LSUNOptions, ctx):
+    if o.category not in LSUN_SCENES:
+        raise GanzooError(f"data.category: {o.category!r} is not an LSUN scene; expected one of {', '.join(LSUN_SCENES)}")
+    name = f"{o.category}_{'val' if o.split == 'val' else 'train'}_lmdb"
+    roots = candidate_roots(o.root or None)
+    database = next((r / "lsun" / name for r in roots if (r / "lsun" / name / "data.mdb").is_file()), None)
+    if database is None and o.download:
+        error = _download_lsun(roots[0] / "lsun", name)
+        database = roots[0] / "lsun" / name
+        if error:
+            raise GanzooError(f"lsun: {name}/data.mdb not found in {', '.join(str(r / 'lsun') for r in roots)}; "
+                              f"download into {roots[0] / 'lsun'} failed ({error})")
+    if database is None:
+        raise GanzooError(f"lsun: {name}/data.mdb not found in {', '.join(str(r / 'lsun') for r in roots)}; set "
+                          f"{DATA_ENV} or data.root to the folder holding lsun/, or set data.download: true")
+    records = LmdbRecord.all(database)
+    if not records:
+        raise GanzooError(f"{database}: the database holds no images")
+    return image_dataset(database, records, None, [], o, ctx, check_first=False)
+
+
+def _download_lsun(folder: Path, name: str) -> str | None:
+    """Fetch <name>.zip into `folder` (a .part file renamed when complete) and extract it."""
+    import socket
+    import urllib.request
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    target, part = folder / f"{name}.zip", folder / f"{name}.zip.part"
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(30)
+    try:
+        if not target.is_file():
+            with urllib.request.urlopen(LSUN_URL.format(name=name)) as response, open(part, "wb") as out:
+                while chunk := response.read(1 << 22):
+                    out.write(chunk)
+            part.rename(target)
+        with zipfile.ZipFile(target) as archive:
+            archive.extractall(folder)
+        return None
+    except (OSError, zipfile.BadZipFile) as exc:
+        part.unlink(missing_ok=True)
+        return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
 @hookimpl
 def ganzoo_add_components():
     return [Component("dataset", "folder", _folder, FolderOptions,
@@ -290,4 +369,7 @@ def ganzoo_add_components():
                       "decoded once and cached, or streamed"),
             Component("dataset", "celeba", _celeba, CelebAOptions,
                       "CelebA aligned faces (Liu et al. 2015) in their distributed layout, official splits, "
-                      "108-px face crop")]
+                      "108-px face crop"),
+            Component("dataset", "lsun", _lsun, LSUNOptions,
+                      "LSUN scenes (Yu et al. 2015) from their distributed LMDB databases, e.g. bedroom, "
+                      "church_outdoor; decoded once and cached, or streamed")]

@@ -110,3 +110,19 @@ def make_celeba(root: Path, count: int = 9) -> Path:
         lines.append(f"{name} {0 if i <= count - 3 else (1 if i == count - 2 else 2)}")
     (root / "celeba" / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
     return root
+
+
+def make_lsun(root: Path, name: str = "bedroom_train_lmdb", count: int = 5, damaged: int | None = None) -> Path:
+    """root/lsun/<name>/ as distributed: an LMDB database of WebP images keyed by hex strings."""
+    import lmdb
+
+    g = np.random.default_rng(4)
+    database = root / "lsun" / name
+    database.mkdir(parents=True)
+    with lmdb.open(str(database), map_size=1 << 26) as env, env.begin(write=True) as txn:
+        for i in range(count):
+            w, h = 48 + 5 * i, 40 + 3 * i  # LSUN's images have 256 px on the shorter side; these are small
+            buffer = io.BytesIO()
+            Image.fromarray(g.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(buffer, "WEBP", quality=90)
+            txn.put(f"{i:040x}".encode(), b"not an image" if i == damaged else buffer.getvalue())
+    return database

@@ -5,7 +5,7 @@ import math
 import pytest
 import yaml
 
-from conftest import RECIPES, make_celeba, make_cifar_archive, make_class_folders, make_tree, quick
+from conftest import RECIPES, make_celeba, make_cifar_archive, make_lsun, make_class_folders, make_tree, quick
 
 ALL_RECIPES = sorted(RECIPES.glob("*.yaml"))
 
@@ -25,7 +25,10 @@ def test_recipe_trains_a_few_steps(cli, tmp_path, recipe):
         extra = ["--set", f"data.root={tmp_path}", "--set", "data.verify=false", "--set", "train.batch_size=16"]
     if data["name"] == "celeba":  # the distributed layout, a few random faces
         extra = ["--set", f"data.root={make_celeba(tmp_path, count=40)}", "--set", "train.batch_size=16"]
-    if data["name"] in ("folder", "cifar10", "cifar100", "celeba"):  # paper-width networks, narrowed for a 3-step test
+    if data["name"] == "lsun":  # the distributed LMDB database, a few random WebP scenes
+        make_lsun(tmp_path, f"{data['category']}_train_lmdb", count=40)
+        extra = ["--set", f"data.root={tmp_path}", "--set", "train.batch_size=16", "--set", "data.workers=0"]
+    if data["name"] in ("folder", "cifar10", "cifar100", "celeba", "lsun"):  # paper-width networks, narrowed for a 3-step test
         for role, net in yaml.safe_load(recipe.read_text())["networks"].items():
             if net.get("width", 0) > 64:
                 extra += ["--set", f"networks.{role}.width=32"]

@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from ganzoo import BuildContext, GanzooError
+from ganzoo import BuildContext, GanzooError, LmdbRecord
 from ganzoo.recipe import load_recipe
 
-from conftest import make_celeba
+from conftest import make_celeba, make_lsun
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -160,3 +160,33 @@ def test_celeba_reads_the_distributed_layout_and_its_splits(tmp_path):
         celeba()
     with pytest.raises(GanzooError, match="celeba: img_align_celeba/ not found in"):
         celeba(f"data.root={tmp_path / 'nowhere'}")
+
+
+def test_lsun_reads_the_distributed_databases_in_memory_and_streamed(tmp_path):
+    database = make_lsun(tmp_path)
+    make_lsun(tmp_path, "kitchen_train_lmdb", damaged=2)
+
+    def lsun(*sets):
+        recipe = load_recipe(REPO / "recipes" / "dcgan_lsun_bedroom_64.yaml", [f"data.root={tmp_path}",
+                                                                               "train.batch_size=2", *sets])
+        return recipe.data.component.build(recipe.data.options, BuildContext(device=torch.device("cpu"),
+                                                                             recipe=recipe))
+
+    memory = lsun("data.size=32", "data.workers=0")
+    assert memory.info.size == 5 and memory.data.shape == (5, 3, 32, 32)
+    first = Image.open(LmdbRecord(database, b"0" * 40).open_bytes()).convert("RGB")  # 48x40
+    resized = first.resize((round(48 * 32 / 40), 32), Image.BICUBIC)  # the shorter side to 32, then the centre
+    left = (resized.size[0] - 32) // 2
+    expected = torch.from_numpy(np.array(resized.crop((left, 0, left + 32, 32)))).permute(2, 0, 1)
+    assert torch.equal(memory.data[0], expected)
+    streamed = lsun("data.size=32", "data.load=stream", "data.workers=2")
+    batch = streamed.next_batch()["image"]
+    assert batch.shape == (2, 3, 32, 32) and batch.min() >= -1 and batch.max() <= 1
+    assert lsun("data.size=32", "data.split=test", "data.workers=0").info.size == 5  # scored against train
+
+    with pytest.raises(GanzooError, match=r"kitchen_train_lmdb\[0+2\]: unreadable image file"):
+        lsun("data.category=kitchen", "data.size=32", "data.workers=0")
+    with pytest.raises(GanzooError, match=r"^lsun: church_outdoor_train_lmdb/data.mdb not found in .*data.download"):
+        lsun("data.category=church_outdoor")
+    with pytest.raises(GanzooError, match=r"^data.category: 'attic' is not an LSUN scene"):
+        lsun("data.category=attic")
