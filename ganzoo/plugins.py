@@ -28,8 +28,9 @@ from .registry import Registry
 
 ENTRY_POINT_GROUP = "ganzoo.plugins"
 BUILTIN_PLUGINS = ("vanilla", "dcgan", "resnet", "r3gan", "wgan", "losses", "relativistic", "lecam", "consistency",
-                   "augment", "diffaugment", "ada", "cyclegan", "image_to_image", "toy2d", "datasets", "cifar",
-                   "folder", "anomaly", "metrics", "inception", "dinov2", "classifiers", "optimizers", "loggers", "recipes")
+                   "augment", "diffaugment", "ada", "cyclegan", "pix2pix", "image_to_image", "toy2d", "datasets",
+                   "cifar", "folder", "anomaly", "metrics", "inception", "dinov2", "classifiers", "optimizers", "loggers",
+                   "recipes")
 HOOKS = {name for name in dir(hookspecs) if name.startswith("ganzoo_")}
 
 

@@ -3,7 +3,8 @@ Adversarial Networks"), training through the same loop as every other variant.
 
 networks    resnet: c7s1-w, two stride-2 downsamplings, n residual blocks, two upsamplings,
                     c7s1-C; reflection padding, InstanceNorm, tanh (6 blocks at 128 px, 9 at 256)
-            patchgan: 70x70 PatchGAN, C64-C128-C256-C512, LeakyReLU 0.2, InstanceNorm
+            patchgan: 70x70 PatchGAN, C64-C128-C256-C512, LeakyReLU 0.2, InstanceNorm (pix2pix:
+                      BatchNorm, and `pairs: true` to see input and output stacked on channels)
 objective   cyclegan: roles G_AB, G_BA (generators), D_A, D_B (discriminators);
             G phase: LSGAN adversarial + λ_cyc·L1 cycle + λ_id·λ_cyc·L1 identity;
             D phase: LSGAN on real vs a pool of 50 earlier fakes, each D loss halved
@@ -13,6 +14,7 @@ ganzoo_plugins.image_to_image, shared with other image-to-image plugins.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -23,11 +25,17 @@ from ganzoo import Component, GanzooError, Objective, Phase, hookimpl, option
 # --- networks --------------------------------------------------------------------------------------
 
 
-def _init(module: nn.Module) -> None:  # the paper's code: N(0, 0.02)
+def init_weights(module: nn.Module) -> None:  # the paper's code: N(0, 0.02); BatchNorm scales N(1, 0.02)
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+NORMS = {"instance": nn.InstanceNorm2d, "batch": nn.BatchNorm2d}  # InstanceNorm without affine, as the paper's code
 
 
 class ResidualBlock(nn.Module):
@@ -60,7 +68,7 @@ class ResnetGenerator(nn.Module):
                        nn.InstanceNorm2d(w * mult // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
-        self.apply(_init)
+        self.apply(init_weights)
 
     def forward(self, x):
         if x.shape[-1] % 4 or x.shape[-2] % 4:
@@ -72,24 +80,27 @@ class ResnetGenerator(nn.Module):
 class PatchGANOptions:
     width: int = option(64, "channels of the first layer", min=1)
     layers: int = option(3, "stride-2 layers (3 gives the 70x70 receptive field)", min=1)
+    pairs: bool = option(False, "sees (input, output) pairs stacked on channels, as pix2pix's conditional D")
+    norm: Literal["instance", "batch"] = option("instance", "instance (CycleGAN) or batch (pix2pix)")
 
 
 class PatchGAN(nn.Module):
     """Outputs a map of real/fake scores, one per (overlapping) patch."""
 
-    def __init__(self, channels: int, width: int, n_layers: int):
+    def __init__(self, channels: int, width: int, n_layers: int, norm: str = "instance"):
         super().__init__()
+        Norm, bias = NORMS[norm], norm == "instance"  # BatchNorm has its own shift: no conv bias (the paper's code)
         layers = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         ch = width
         for i in range(1, n_layers):
             out = width * min(2 ** i, 8)
-            layers += [nn.Conv2d(ch, out, 4, 2, 1), nn.InstanceNorm2d(out), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(ch, out, 4, 2, 1, bias=bias), Norm(out), nn.LeakyReLU(0.2, True)]
             ch = out
         out = width * min(2 ** n_layers, 8)
-        layers += [nn.Conv2d(ch, out, 4, 1, 1), nn.InstanceNorm2d(out), nn.LeakyReLU(0.2, True),
+        layers += [nn.Conv2d(ch, out, 4, 1, 1, bias=bias), Norm(out), nn.LeakyReLU(0.2, True),
                    nn.Conv2d(out, 1, 4, 1, 1)]
         self.net = nn.Sequential(*layers)
-        self.apply(_init)
+        self.apply(init_weights)
 
     def forward(self, x):
         return self.net(x)
@@ -221,14 +232,18 @@ class CycleGANObjective(Objective):
     grid_columns = 3
 
 
+def _patchgan(o: PatchGANOptions, ctx) -> PatchGAN:
+    channels = ctx.data.image_shape[0] * (2 if o.pairs else 1)
+    return PatchGAN(channels, o.width, o.layers, o.norm)
+
+
 @hookimpl
 def ganzoo_add_components():
     return [
         Component("generator", "resnet", lambda o, ctx: ResnetGenerator(ctx.data.image_shape[0], o.width, o.blocks),
                   ResnetOptions, "CycleGAN ResNet generator: reflection padding, InstanceNorm, n blocks"),
-        Component("discriminator", "patchgan",
-                  lambda o, ctx: PatchGAN(ctx.data.image_shape[0], o.width, o.layers), PatchGANOptions,
-                  "70x70 PatchGAN discriminator (Isola et al. 2017)"),
+        Component("discriminator", "patchgan", _patchgan, PatchGANOptions,
+                  "70x70 PatchGAN discriminator (Isola et al. 2017); pairs: true for pix2pix"),
         Component("objective", "cyclegan", CycleGANObjective, CycleGANOptions,
                   "CycleGAN: LSGAN + L1 cycle + identity, image pool, D loss halved (Zhu et al. 2017)"),
     ]

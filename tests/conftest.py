@@ -70,6 +70,19 @@ def make_tree(root: Path, missing: str | None = None) -> Path:
     return root
 
 
+def make_side_by_side(root: Path, count: int = 4) -> Path:
+    """train/ and test/ of A | B PNGs as pix2pix's datasets are distributed: odd sizes, RGB and grey."""
+    g = torch.Generator().manual_seed(3)
+    for split in ("train", "test"):
+        (root / split).mkdir(parents=True)
+        for i in range(count):
+            w, h = 2 * (30 + 5 * i) + i % 2, 31 + 3 * i
+            mode = "RGB" if i % 2 else "L"
+            pixels = torch.randint(0, 256, (h, w, 3) if mode == "RGB" else (h, w), generator=g, dtype=torch.uint8)
+            Image.fromarray(pixels.numpy(), mode).save(root / split / f"{i}.png")
+    return root
+
+
 def make_class_folders(root: Path, side: int = 28, per_class: int = 6, classes: int = 3) -> Path:
     """root/<class>/*.png: small images of mixed sizes and modes, for the `folder` dataset."""
     g = torch.Generator().manual_seed(1)

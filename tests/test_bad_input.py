@@ -32,7 +32,7 @@ def recipe_with(tmp_path, old: str, new: str) -> Path:
      "networks.G.hiden: unknown key; allowed: ema_decay, ema_halflife, ema_rampup, hidden, latent_dim, spectral_norm "
      "(did you mean 'hidden'?)"),
     ("unknown component", lambda t: recipe_with(t, "name: bce", "name: bcee"),
-     "objective.name: unknown objective 'bcee'; available: bce, cyclegan, hinge, lsgan, ragan, rpgan, wasserstein "
+     "objective.name: unknown objective 'bcee'; available: bce, cyclegan, fanogan, ganomaly, hinge, lsgan, pix2pix, ragan, rpgan, wasserstein "
      "(did you mean 'bce'?)"),
     ("wrong type", lambda t: recipe_with(t, "batch_size: 100", "batch_size: lots"),
      "train.batch_size: expected an integer >= 1, got 'lots'"),

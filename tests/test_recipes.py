@@ -5,7 +5,8 @@ import math
 import pytest
 import yaml
 
-from conftest import RECIPES, make_celeba, make_cifar_archive, make_lsun, make_class_folders, make_tree, quick
+from conftest import (RECIPES, make_celeba, make_cifar_archive, make_lsun, make_class_folders, make_side_by_side,
+                      make_tree, quick)
 
 ALL_RECIPES = sorted(RECIPES.glob("*.yaml"))
 
@@ -35,6 +36,10 @@ def test_recipe_trains_a_few_steps(cli, tmp_path, recipe):
     if data["name"] == "image_folder":  # a folder of files to point at
         extra = ["--set", f"data.root={make_tree(tmp_path / 'images')}", "--set", "data.load_size=36",
                  "--set", "data.crop_size=32", "--set", "networks.G_AB.blocks=2", "--set", "networks.G_BA.blocks=2"]
+    if data["name"] == "paired_folder":  # A | B files side by side, odd sizes; the paper's 256-px nets narrowed
+        extra = ["--set", f"data.root={make_side_by_side(tmp_path / 'pairs')}", "--set", "data.load_size=36",
+                 "--set", "data.crop_size=32", "--set", "networks.G.width=16", "--set", "networks.G.depth=5",
+                 "--set", "networks.D.width=16"]
     # Evaluation is left to tests/test_eval.py: here, training and the sample grid.
     code, _, err = cli("run", recipe, "--out", run, *quick(3, **{"train.log_every": 1}), "--set", "eval={}", *extra)
     assert code == 0, err
