@@ -21,6 +21,8 @@ class EvalContext:
 
     recipe, registry, objective, nets (the sampling networks), data_info, device, seed, world;
     fake(n), fake_labels(n) (the classes asked for, when conditional), real(split, n),
+    dataset(split) (the recipe's dataset built for that split, for metrics that need more than
+    images),
     feature_net(name), features(name, source, n): cached per evaluation;
     cache: a dict metrics may share further results through (e.g. translations of test images).
     lasting: what does not change during a run (feature networks, features of real data), kept
@@ -66,16 +68,20 @@ class EvalContext:
         self.fake(n)
         return None if self._fake_labels is None else self._fake_labels[:n]
 
+    def dataset(self, split: str, where: str = "eval"):
+        """The recipe's dataset built anew for a split (e.g. "test"); callers keep what they need
+        of it, not the whole set."""
+        choice = self.recipe.data
+        if not any(f.name == "split" for f in dataclasses.fields(choice.options)):
+            raise GanzooError(f"{where}: dataset {choice.name!r} has no `split` option, so no {split} reference")
+        options = dataclasses.replace(choice.options, split=split)
+        return choice.component.build(options, BuildContext(device=self.device, recipe=self.recipe))
+
     def real(self, split: str, n: int) -> Tensor:
         """Up to n real examples of a split, in [-1, 1], the same for a given seed."""
         key = ("real", split, n)
         if key not in self.cache:
-            choice = self.recipe.data
-            if not any(f.name == "split" for f in dataclasses.fields(choice.options)):
-                raise GanzooError(f"eval: dataset {choice.name!r} has no `split` option, so no {split} reference")
-            options = dataclasses.replace(choice.options, split=split)
-            data = choice.component.build(options, BuildContext(device=self.device, recipe=self.recipe))
-            self.cache[key] = data.examples(n, torch.Generator().manual_seed(self.seed + 1))
+            self.cache[key] = self.dataset(split).examples(n, torch.Generator().manual_seed(self.seed + 1))
         return self.cache[key]
 
     # --- features ---------------------------------------------------------------------------

@@ -110,11 +110,7 @@ def inception_score(probs: Tensor, splits: int = 10) -> tuple[float, float]:
 # --- Improved precision and recall (Kynkäänniemi et al. 2019) ----------------------------------
 
 def _kth_neighbour_radii(features: Tensor, k: int, chunk: int = 2048) -> Tensor:
-    radii = []
-    for start in range(0, len(features), chunk):
-        d = torch.cdist(features[start:start + chunk], features)
-        radii.append(d.kthvalue(k + 1, dim=1).values)  # +1: the point itself is at distance 0
-    return torch.cat(radii)
+    return nearest_neighbour_distance(features, features, k + 1, chunk)  # +1: the point itself is at distance 0
 
 
 def _inside_manifold(queries: Tensor, support: Tensor, radii: Tensor, chunk: int = 2048) -> Tensor:

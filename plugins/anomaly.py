@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganzoo import (FASHION_MNIST, MNIST, BuildContext, Command, Component, DeviceDataset, GanzooError, Metric,
+from ganzoo import (FASHION_MNIST, MNIST, Command, Component, DeviceDataset, GanzooError, Metric,
                     Objective, Phase, __version__, auroc, average_precision, hookimpl, list_images, load_checkpoint,
                     load_idx_images, load_image, nearest_neighbour_distance, option)
 from ganzoo_plugins.wgan import Wasserstein, WassersteinOptions
@@ -100,7 +100,8 @@ class GANomalyObjective(Objective):
         self.phases = (Phase("D", trains=("D",), needs_grad=("D", "E", "G", "E2") if self.reuse else ("D",)),
                        Phase("G", trains=("E", "G", "E2"), reads_data=False))
         self._for_g = None
-        self._initial_d = None
+        self._initial_d = None  # D's first weights, for the re-initialisation
+        self._d_terms = None  # the D phase's real and fake losses (detached), for that check
 
     def network_input(self, role, info):  # unconditional: the networks never see labels
         return dataclasses.replace(info, num_classes=None)
@@ -356,14 +357,10 @@ def _split(ev, split: str, samples: int | None = None):
     """The recipe's dataset, built for `split` (kept for the run); `samples` of its images at random."""
     key = ("anomaly data", split, samples)
     if key not in ev.lasting:
-        choice = ev.recipe.data
-        if not any(f.name == "split" for f in dataclasses.fields(choice.options)):
-            raise GanzooError(f"anomaly_auroc: dataset {choice.name!r} has no `split` option, so no test set")
-        options = dataclasses.replace(choice.options, split=split)
-        data = choice.component.build(options, BuildContext(device=ev.device, recipe=ev.recipe))
+        data = ev.dataset(split, "anomaly_auroc")
         if not callable(getattr(data, "anomaly_examples", None)):
-            raise GanzooError(f"anomaly_auroc: dataset {choice.name!r} does not say which images are anomalies "
-                              "(it needs anomaly_examples(), as mnist_anomaly has)")
+            raise GanzooError(f"anomaly_auroc: dataset {ev.recipe.data.name!r} does not say which images are "
+                              "anomalies (it needs anomaly_examples(), as mnist_anomaly has)")
         examples = data.anomaly_examples()
         if samples is not None and samples < len(examples["anomalous"]):
             keep = torch.randperm(len(examples["anomalous"]), generator=torch.Generator().manual_seed(ev.seed))[:samples]

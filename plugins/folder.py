@@ -252,17 +252,26 @@ class CelebAOptions(ImageOptions):
     download: bool = option(False, "download through torchvision (needs network and the gdown package)")
 
 
+def locate_distributed(root: str, top: str, marker: str, download) -> Path:
+    """<data root>/<top> for the first candidate root (data.root, $GANZOO_DATA, the user cache)
+    holding <top>/<marker>; else, with `download` (data root -> error or None), fetched into the
+    first; else one line naming every folder tried."""
+    roots = candidate_roots(root or None)
+    found = next((r / top for r in roots if (r / top / marker).exists()), None)
+    if found is not None:
+        return found
+    tried = ", ".join(str(r / top) for r in roots)
+    if download is None:
+        raise GanzooError(f"{top}: {marker} not found in {tried}; set {DATA_ENV} or data.root to the folder "
+                          f"holding {top}/, or set data.download: true")
+    error = download(roots[0])
+    if error:
+        raise GanzooError(f"{top}: {marker} not found in {tried}; download into {roots[0]} failed ({error})")
+    return roots[0] / top
+
+
 def _celeba(o: CelebAOptions, ctx):
-    roots = candidate_roots(o.root or None)
-    base = next((r / "celeba" for r in roots if (r / "celeba" / "img_align_celeba").is_dir()), None)
-    if base is None and o.download:
-        base, error = roots[0] / "celeba", _download_celeba(roots[0])
-        if error:
-            raise GanzooError(f"celeba: img_align_celeba/ not found in {', '.join(str(r / 'celeba') for r in roots)};"
-                              f" download into {roots[0]} failed ({error})")
-    if base is None:
-        raise GanzooError(f"celeba: img_align_celeba/ not found in {', '.join(str(r / 'celeba') for r in roots)}; "
-                          f"set {DATA_ENV} or data.root to the folder holding celeba/, or set data.download: true")
+    base = locate_distributed(o.root, "celeba", "img_align_celeba/", _download_celeba if o.download else None)
     partition = base / "list_eval_partition.txt"
     if not partition.is_file():
         raise GanzooError(f"{partition}: missing (it names each image's split)")
@@ -319,17 +328,8 @@ def _lsun(o: LSUNOptions, ctx):
     if o.category not in LSUN_SCENES:
         raise GanzooError(f"data.category: {o.category!r} is not an LSUN scene; expected one of {', '.join(LSUN_SCENES)}")
     name = f"{o.category}_{'val' if o.split == 'val' else 'train'}_lmdb"
-    roots = candidate_roots(o.root or None)
-    database = next((r / "lsun" / name for r in roots if (r / "lsun" / name / "data.mdb").is_file()), None)
-    if database is None and o.download:
-        error = _download_lsun(roots[0] / "lsun", name)
-        database = roots[0] / "lsun" / name
-        if error:
-            raise GanzooError(f"lsun: {name}/data.mdb not found in {', '.join(str(r / 'lsun') for r in roots)}; "
-                              f"download into {roots[0] / 'lsun'} failed ({error})")
-    if database is None:
-        raise GanzooError(f"lsun: {name}/data.mdb not found in {', '.join(str(r / 'lsun') for r in roots)}; set "
-                          f"{DATA_ENV} or data.root to the folder holding lsun/, or set data.download: true")
+    download = (lambda root: _download_lsun(root / "lsun", name)) if o.download else None
+    database = locate_distributed(o.root, "lsun", f"{name}/data.mdb", download) / name
     records = LmdbRecord.all(database)
     if not records:
         raise GanzooError(f"{database}: the database holds no images")
