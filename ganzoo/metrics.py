@@ -8,7 +8,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import scipy.linalg
 import torch
 from torch import Tensor
 
@@ -24,6 +23,8 @@ def feature_statistics(features: Tensor) -> tuple[np.ndarray, np.ndarray]:
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
                      eps: float = 1e-6) -> float:
     """‖μ1 - μ2‖² + Tr(Σ1 + Σ2 - 2(Σ1Σ2)^½), as in Heusel et al. 2017 and pytorch-fid."""
+    import scipy.linalg  # here, not at the top: a third of a second that only FID needs
+
     diff = mu1 - mu2
     with warnings.catch_warnings():  # a singular product is handled just below
         warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
