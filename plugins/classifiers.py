@@ -124,7 +124,7 @@ def train_classifier(dataset: str, root: str | None = None, epochs: int = 4, see
     """Train the LeNet classifier on a dataset's train split and cache it; returns its record.
 
     Adam with a one-cycle schedule (peak 2e-3), batch 128, random ±2-pixel shifts and stroke
-    dilation/erosion (digits) or mirroring (clothes); about 80 s (MNIST) on 2 CPU cores. The record holds the test accuracy and the weights' SHA-256.
+    dilation/erosion (digits) or mirroring (clothes); about 4 minutes (MNIST) on 2 CPU cores. The record holds the test accuracy and the weights' SHA-256.
     """
     if dataset not in CLASSIFIER_DATA:
         raise GanzooError(f"train-classifier --data: expected {' or '.join(CLASSIFIER_DATA)}, got {dataset!r}")
