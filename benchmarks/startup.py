@@ -24,18 +24,19 @@ from pathlib import Path
 from harness import HERE, data_root, unpacked_root
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "vanilla_mnist.yaml"
+GANZOO = [sys.executable, "-m", "ganzoo"]
+SEED_EPOCH, GANZOO_EPOCH = "seed_loop.py (600 steps)", "ganzoo run (1 epoch)"
 
 
 def commands(out: Path) -> dict[str, list[str]]:
-    ganzoo = [sys.executable, "-m", "ganzoo"]
     return {
         "import torch": [sys.executable, "-c", "import torch"],
         # Building a torch optimizer imports torch._dynamo (its constructor is wrapped in
         # torch._disable_dynamo), so this is the floor of any process that trains.
         "import torch + Adam": [sys.executable, "-c", "import torch; torch.optim.Adam([torch.zeros(1, requires_grad=True)])"],
-        "ganzoo --help": [*ganzoo, "--help"],
-        "ganzoo list": [*ganzoo, "list"],
-        "ganzoo run (1 step)": [*ganzoo, "run", str(RECIPE), "--set", "train.steps=1", "--set", "loggers=[]",
+        "ganzoo --help": [*GANZOO, "--help"],
+        "ganzoo list": [*GANZOO, "list"],
+        "ganzoo run (1 step)": [*GANZOO, "run", str(RECIPE), "--set", "train.steps=1", "--set", "loggers=[]",
                                 "--out", str(out)],
     }
 
@@ -43,9 +44,9 @@ def commands(out: Path) -> dict[str, list[str]]:
 def epoch_commands(out: Path, unpacked: Path) -> dict[str, list[str]]:
     """One epoch each: the seed tutorial's script first, then the recipe of the same training."""
     return {
-        "seed_loop.py (600 steps)": [sys.executable, str(HERE / "seed_loop.py"), str(unpacked), "600"],
-        "ganzoo run (1 epoch)": [sys.executable, "-m", "ganzoo", "run", str(RECIPE), "--set", "train.epochs=1",
-                                 "--set", "loggers=[]", "--no-progress", "--out", str(out)],
+        SEED_EPOCH: [sys.executable, str(HERE / "seed_loop.py"), str(unpacked), "600"],
+        GANZOO_EPOCH: [*GANZOO, "run", str(RECIPE), "--set", "train.epochs=1", "--set", "loggers=[]", "--no-progress",
+                       "--out", str(out)],
     }
 
 
@@ -78,8 +79,7 @@ def main():
         median = statistics.median(values)
         print(f"{name:<26} {median:>9.2f} {median / floor:>15.2f} {median / trains:>15.2f}")
     if epoch:
-        seed, ours = epoch.values()
-        ratios = sorted(s / o for s, o in zip(seed, ours))
+        ratios = sorted(s / o for s, o in zip(epoch[SEED_EPOCH], epoch[GANZOO_EPOCH]))
         print(f"\n{'one epoch, whole process':<26} {'median s':>9}")
         for name, values in epoch.items():
             print(f"{name:<26} {statistics.median(values):>9.2f}")
