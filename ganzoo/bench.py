@@ -49,7 +49,11 @@ def parse_metrics(text: str) -> list:
             raise GanzooError(f"--metrics {text!r}: not a valid YAML list") from None
         if not isinstance(value, list):
             raise GanzooError(f"--metrics {text!r}: expected a list")
-        return value
+        entries = [{"name": item} if isinstance(item, str) else item for item in value]
+        for entry in entries:
+            if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)):
+                raise GanzooError(f"--metrics: every entry is a metric name or a mapping with a name, got {entry!r}")
+        return entries
     return [{"name": name.strip()} for name in text.split(",") if name.strip()]
 
 

@@ -73,7 +73,8 @@ def _parser(plugins=None) -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="score a run's checkpoint with metrics")
     ev.add_argument("run_dir", metavar="RUN_DIR")
-    ev.add_argument("--metrics", default="", metavar="NAME,...", help="metrics to compute (default: the recipe's)")
+    ev.add_argument("--metrics", default="", metavar="NAME,...",
+                    help="metrics to compute (default: the recipe's), e.g. fid,kid or '[{name: cas, samples: 60000}]'")
     ev.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint (default: the newest)")
     ev.add_argument("--seed", type=int, help="seed of the samples (default: the recipe's eval.seed)")
     ev.add_argument("--device", default="auto", help="device (default auto)")
@@ -324,6 +325,7 @@ def cmd_eval(args) -> int:
     import json
 
     from .api import load_checkpoint
+    from .bench import parse_metrics
     from .evaluation import build_evaluator
 
     if args.seed is not None and args.seed < 0:
@@ -333,8 +335,8 @@ def cmd_eval(args) -> int:
     if args.seed is not None:
         recipe = dataclasses.replace(recipe, eval=dataclasses.replace(recipe.eval, seed=args.seed))
     device = loaded.device
-    names = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    evaluator = build_evaluator(recipe, loaded.plugins.registry, device, names or None)
+    metrics = parse_metrics(args.metrics)
+    evaluator = build_evaluator(recipe, loaded.plugins.registry, device, metrics or None)
     if evaluator is None:
         raise GanzooError(f"{args.run_dir}: the recipe has no eval.metrics; name some with --metrics, e.g. --metrics fid")
     scores, fingerprints = evaluator.evaluate(loaded.objective, loaded.nets, loaded.info, device)

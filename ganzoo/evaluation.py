@@ -155,19 +155,27 @@ class Evaluator:
         return {"train_examples": data_info.size, "subset_seed": settings.subset_seed}
 
 
-def build_evaluator(recipe, registry, device, metric_names: list[str] | None = None, world=None) -> Evaluator | None:
-    """The recipe's metrics (or the named ones, with their recipe options where given)."""
+def build_evaluator(recipe, registry, device, metrics: list[dict] | None = None, world=None) -> Evaluator | None:
+    """The recipe's metrics, or the listed ones: `[{"name": "fid"}, {"name": "cas", "samples": 60000}]`.
+
+    A listed metric keeps the recipe's options for it, where the recipe has it, and takes the
+    options given beside its name over them, validated as recipe keys are."""
+    from .options import validate
     from .recipe import Choice
 
     choices = list(recipe.metrics)
-    if metric_names:
+    if metrics:
         by_name = {c.name: c for c in choices}
         choices = []
-        for name in metric_names:
-            if name not in by_name:
-                component = registry.get("metric", name, "--metrics")
-                by_name[name] = Choice("metric", name, component.options(), component)
-            choices.append(by_name[name])
+        for entry in metrics:
+            given = dict(entry)
+            name = given.pop("name")
+            component = registry.get("metric", name, "--metrics")
+            base = by_name[name].options if name in by_name else component.options()
+            if given:  # checked as a recipe's metric entry would be, then laid over the base options
+                checked = validate(component.options, given, f"--metrics {name}")
+                base = dataclasses.replace(base, **{key: getattr(checked, key) for key in given})
+            choices.append(Choice("metric", name, base, component))
     if not choices:
         return None
     ctx = BuildContext(device=device, recipe=recipe)

@@ -143,7 +143,10 @@ def _metrics(text: str, registry, n_samples: int, n_reference: int | None, split
     from .options import validate
 
     chosen = []
-    for raw in parse_metrics(text):
+    entries = parse_metrics(text)
+    if not entries:
+        raise GanzooError("score: --metrics is empty; name at least one, e.g. --metrics fid")
+    for raw in entries:
         raw = dict(raw)
         name = raw.pop("name", None)
         component = registry.get("metric", name, "--metrics")

@@ -48,6 +48,15 @@ def test_scores_during_training_and_ganzoo_eval_agree(cli, tmp_path, mnist_class
     assert result["scores"]["fid"] == pytest.approx(final["eval/fid"], rel=1e-9)
     assert result["scores"]["is"] == pytest.approx(final["eval/is"], rel=1e-9)
 
+    # options beside a name override the recipe's for that metric; a metric named alone keeps them
+    code, out, err = cli("eval", run, "--metrics", "[{name: fid, samples: 1000}, inception_score]")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["fingerprints"]["fid"]["samples"] == 1000
+    assert result["scores"]["is"] == pytest.approx(final["eval/is"], rel=1e-9)
+    code, _, err = cli("eval", run, "--metrics", "[{name: fid, samples: 1}]")
+    assert code == 2 and err.strip() == "ganzoo: error: --metrics fid.samples: expected an integer >= 2, got 1"
+
 
 class _StubEval:
     """Just what StackedMNISTModes reads: the classifier and a set of 'generated' images."""
