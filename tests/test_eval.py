@@ -97,7 +97,7 @@ def test_stacked_mnist_real_data_and_a_one_digit_generator(data_root, mnist_clas
 def test_2d_recipe_scores_modes_and_keeps_the_best(cli, tmp_path):
     run = tmp_path / "run"
     # 600 steps: from PacGAN's N(0, 0.02) start, G needs a few hundred steps to land samples on
-    # modes; 50 packs a batch instead of 100 halve the cost and change none of that
+    # modes; a batch of 100 (50 packs of 2) instead of 200 halves the cost and changes none of that
     code, _, err = cli("run", RECIPES / "pacgan2_ring2d.yaml", "--out", run, *quick(600), "--set", "eval.every=200",
                        "--set", "train.batch_size=100")
     assert code == 0, err
