@@ -17,7 +17,10 @@ class EMA:
     A fixed `decay`, or a `halflife` in training images (Karras et al. 2020): each update of
     `batch` images then decays by 0.5 ** (batch / halflife), whatever the batch size, and with
     `rampup` the half-life is at most rampup x the images seen so far (StyleGAN2-ADA's
-    ema_rampup), so the average forgets the first, random weights quickly."""
+    ema_rampup), so the average forgets the first, random weights quickly. `rampup` applies to a
+    fixed `decay` the same way: its half-life (batch x ln 0.5 / ln decay images) is capped.
+    Without it a decay of 0.999 still holds 0.999 ** 2000 = 14% of the random initial weights after
+    2,000 updates."""
 
     def __init__(self, net: nn.Module, decay: float | None = None, halflife: float | None = None,
                  rampup: float | None = None):
@@ -27,10 +30,10 @@ class EMA:
 
     def decay_at(self, images_seen: float, batch: int) -> float:
         """The decay of one update of `batch` images, after `images_seen` training images."""
-        if self.halflife is None:
-            return self.decay
-        halflife = self.halflife if self.rampup is None else min(self.halflife, images_seen * self.rampup)
-        return 0.5 ** (batch / max(halflife, 1e-8))
+        decay = self.decay if self.halflife is None else 0.5 ** (batch / self.halflife)
+        if self.rampup is None:
+            return decay
+        return min(decay, 0.5 ** (batch / max(images_seen * self.rampup, 1e-8)))
 
     @torch.no_grad()
     def update(self, net: nn.Module, images_seen: float = 0.0, batch: int = 1) -> None:

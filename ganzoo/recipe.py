@@ -81,8 +81,9 @@ class NetworkSettings:
     ema_halflife: float | None = option(None, "an EMA whose half-life is this many training images, whatever the "
                                               "batch (Karras et al. 2020: 10,000 at batch 32); instead of ema_decay",
                                         min=0, min_exclusive=True)
-    ema_rampup: float | None = option(None, "with ema_halflife: the half-life is at most this fraction of the "
-                                            "images seen so far, so early weights fade fast (StyleGAN2-ADA: 0.05)",
+    ema_rampup: float | None = option(None, "with ema_halflife or ema_decay: the half-life is at most this "
+                                            "fraction of the images seen so far, so early weights fade fast "
+                                            "(StyleGAN2-ADA: 0.05)",
                                       min=0, min_exclusive=True)
 
 
@@ -334,8 +335,8 @@ def resolve(raw: dict, registry: Registry, source: str = "recipe") -> Recipe:
             settings = networks[role].settings
             if settings.ema_halflife is not None and settings.ema_decay is not None:
                 raise GanzooError(f"networks.{role}: set ema_decay or ema_halflife, not both")
-            if settings.ema_rampup is not None and settings.ema_halflife is None:
-                raise GanzooError(f"networks.{role}.ema_rampup: needs ema_halflife")
+            if settings.ema_rampup is not None and settings.ema_halflife is None and settings.ema_decay is None:
+                raise GanzooError(f"networks.{role}.ema_rampup: needs ema_halflife or ema_decay")
 
         raw_regs = raw.get("regularizers") or []
         if not isinstance(raw_regs, list):

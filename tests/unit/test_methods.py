@@ -156,6 +156,11 @@ def test_ema_half_life_in_images_with_ramp_up():
     assert ema.decay_at(images_seen=1e6, batch=100) == pytest.approx(0.5 ** 0.1)  # 10 updates halve
     assert ema.decay_at(images_seen=10000, batch=100) == pytest.approx(0.5 ** (100 / 500))  # ramping up
     assert EMA(net, decay=0.999).decay_at(0, 64) == 0.999
+    # a fixed decay ramps up the same way: capped early, itself once 0.05 x images seen passes its half-life
+    ramped = EMA(net, decay=0.999, rampup=0.05)
+    assert ramped.decay_at(images_seen=0, batch=64) == 0.0                       # the first update copies
+    assert ramped.decay_at(images_seen=64000, batch=64) == pytest.approx(0.5 ** (64 / 3200))
+    assert ramped.decay_at(images_seen=1e7, batch=64) == 0.999
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 28, 28), (1, 32, 32), (3, 32, 32)])
