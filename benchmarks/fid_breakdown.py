@@ -24,12 +24,8 @@ import torch
 
 import ganzoo
 from ganzoo.data import MNIST, load_idx_images
-from ganzoo.metrics import feature_statistics, frechet_distance
+from ganzoo.metrics import fid
 from ganzoo_plugins.classifiers import load_classifier
-
-
-def fid_of(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(frechet_distance(*feature_statistics(a), *feature_statistics(b)))
 
 
 def main() -> None:
@@ -66,12 +62,12 @@ def main() -> None:
     mu_fake, mu_real = fake.double().mean(0), real.double().mean(0)
     result = {
         "run": str(args.run), "samples": args.samples,
-        "fid": fid_of(fake, real),
+        "fid": fid(fake, real),
         "mean_term": float(((mu_fake - mu_real) ** 2).sum()),
         "classes": [round(float(s), 4) for s in share],
         "confident": float((probabilities.max(dim=1).values >= 0.9).double().mean()),
-        "fid_of_the_mix": fid_of(mix, real),
-        "fid_per_class": [round(fid_of(fake[predicted == d], real[test_y == d]), 1)
+        "fid_of_the_mix": fid(mix, real),
+        "fid_per_class": [round(fid(fake[predicted == d], real[test_y == d]), 1)
                           if int((predicted == d).sum()) >= 200 else None for d in range(10)],
     }
     print(json.dumps(result))
