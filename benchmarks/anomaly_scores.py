@@ -15,27 +15,25 @@ import os
 import statistics
 
 import torch
-from sklearn.metrics import roc_auc_score
 
-from ganzoo.api import load_checkpoint
-from ganzoo.data import MNIST, load_idx_images
+from ganzoo import MNIST, auroc, load_checkpoint, load_idx_images
+from ganzoo_plugins.anomaly import _features, score_images
 
 
 def scores(loaded, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    nets = loaded.nets
-    parts = {"latent": [], "residual_l1": [], "residual_l2": [], "features": []}
+    """Each test image's four scores; the latent one is the objective's own (what the metric reports)."""
+    nets, objective = loaded.nets, loaded.objective
+    residual_l1, residual_l2, features = [], [], []
     with torch.no_grad():
         for batch in x.split(1000):
-            z = nets["E"](batch)
-            x_hat = nets["G"](z)
-            parts["latent"].append((z - nets["E2"](x_hat)).pow(2).mean(1))
-            parts["residual_l1"].append((batch - x_hat).abs().flatten(1).mean(1))
-            parts["residual_l2"].append((batch - x_hat).pow(2).flatten(1).mean(1))
-            parts["features"].append((nets["D"].features(batch) - nets["D"].features(x_hat)).flatten(1).pow(2).mean(1))
-    out = {k: torch.cat(v) for k, v in parts.items()}
-    scaled = {k: (v - v.min()) / (v.max() - v.min()) for k, v in out.items()}
-    out["skip_ganomaly"] = 0.9 * scaled["residual_l1"] + 0.1 * scaled["features"]
-    del out["features"]
+            _, x_hat, _ = objective.reconstruct(nets, batch)
+            residual_l1.append((batch - x_hat).abs().flatten(1).mean(1))
+            residual_l2.append((batch - x_hat).pow(2).flatten(1).mean(1))
+            features.append((_features(nets["D"], batch, "D") - _features(nets["D"], x_hat, "D")).pow(2).mean(1))
+    out = {"latent": score_images(objective, nets, x), "residual_l1": torch.cat(residual_l1),
+           "residual_l2": torch.cat(residual_l2)}
+    scale = lambda v: (v - v.min()) / (v.max() - v.min())  # noqa: E731
+    out["skip_ganomaly"] = 0.9 * scale(out["residual_l1"]) + 0.1 * scale(torch.cat(features))
     return out
 
 
@@ -51,7 +49,7 @@ def main() -> None:
         for net in loaded.nets.values():
             net.eval()
         anomaly = loaded.recipe.to_dict()["data"]["anomaly"]
-        row = {name: roc_auc_score((labels == anomaly).numpy(), s.numpy()) for name, s in scores(loaded, x).items()}
+        row = {name: float(auroc(s, labels == anomaly)) for name, s in scores(loaded, x).items()}
         for name, value in row.items():
             table.setdefault(name, []).append(value)
         print(f"{run}: anomaly {anomaly}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
