@@ -38,7 +38,7 @@ def main() -> None:
 
     root = os.environ.get("GANZOO_DATA")
     cpu = torch.device("cpu")
-    lenet = load_classifier("mnist", cpu, root=root)
+    lenet = load_classifier("mnist", cpu)
     to_unit = lambda x: x.float().div(127.5).sub(1)  # noqa: E731 (uint8 -> [-1, 1], as the loop feeds D)
     test_x, test_y = load_idx_images(MNIST, "test", root, download=False)
     train_x, train_y = load_idx_images(MNIST, "train", root, download=False)

@@ -1,18 +1,19 @@
-"""The classifiers that metrics on MNIST-style data compute on: LeNet, trained by ganzoo.
+"""The classifiers that metrics on MNIST-style data compute on: LeNet, shipped with ganzoo.
 
 Inception weights cannot be downloaded offline and Inception features are questionable on
-MNIST, so FID on digits uses the penultimate layer of a LeNet-style classifier trained by
-ganzoo (`ganzoo train-classifier --data mnist`, or on first use). The classifier is cached
-in the user cache directory; its file records the SHA-256 of its weights, which every score
-computed with it carries in its fingerprint.
+MNIST, so FID on digits uses the penultimate layer of a LeNet-style classifier. The MNIST and
+Fashion-MNIST ones ship inside this package (weights/, about 1.8 MB each), trained once by
+`python benchmarks/feature_networks.py export`: every machine scores with the same network, and
+nothing is trained at run time. Each file's SHA-256 is fixed below; every score computed with
+it carries that hash in its fingerprint.
 
 features  mnist_lenet, fashion_lenet
 metric    cas: classification accuracy score of class-conditional samples (Ravuri & Vinyals 2019)
-command   ganzoo train-classifier --data mnist|fashion_mnist
+command   ganzoo train-classifier --data mnist|fashion_mnist --out FILE (re-creates a shipped network)
 """
 from __future__ import annotations
 
-import sys
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganzoo import (FASHION_MNIST, MNIST, Command, Component, FeatureNet, GanzooError, Metric, NoOptions, __version__,
-                    cache_dir, hookimpl, load_idx_images, option, save_atomic, weights_hash)
+                    hookimpl, load_idx_images, option, save_atomic)
 
 CLASSIFIER_FORMAT = "ganzoo-classifier/1"
 #: dataset -> (IDX source, training augmentation): digits get random stroke widths (CycleGAN's
@@ -77,8 +78,17 @@ class ClassifierFeatures(FeatureNet):
         return self._batched(lambda x: self.net(x).argmax(dim=1), images)
 
 
-def classifier_path(dataset: str) -> Path:
-    return cache_dir() / "classifiers" / f"{dataset}_lenet.pt"
+#: the shipped networks: dataset -> (file in weights/, its SHA-256), written by
+#: `python benchmarks/feature_networks.py export`
+SHIPPED = {
+    "mnist": ("mnist_lenet.pt", "b41ede6f076105604b4bc656b22132d0a8f2fbfd4040f31c8fc66940c8bfd492"),
+    "fashion_mnist": ("fashion_lenet.pt", "ed8d4d6dc1144dfb917a9ff1917e06d8e809dd3575da4b99698bd9437f58063f"),
+}
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def shipped_path(dataset: str) -> Path:
+    return WEIGHTS_DIR / SHIPPED[dataset][0]
 
 
 def fit_lenet(train_x: Tensor, train_y: Tensor, epochs: int, seed: int, device, augment: str | None = None,
@@ -119,70 +129,64 @@ def fit_lenet(train_x: Tensor, train_y: Tensor, epochs: int, seed: int, device, 
     return net.eval()
 
 
-def train_classifier(dataset: str, root: str | None = None, epochs: int = 4, seed: int = 0,
+def train_classifier(dataset: str, out: Path, root: str | None = None, epochs: int = 4, seed: int = 0,
                      device: torch.device | None = None) -> dict:
-    """Train the LeNet classifier on a dataset's train split and cache it; returns its record.
+    """Train the LeNet classifier on a dataset's train split and save it to `out`; returns its record.
 
     Adam with a one-cycle schedule (peak 2e-3), batch 128, random ±2-pixel shifts and stroke
-    dilation/erosion (digits) or mirroring (clothes); about 4 minutes (MNIST) on 2 CPU cores. The record holds the test accuracy and the weights' SHA-256.
+    dilation/erosion (digits) or mirroring (clothes). The record holds the test accuracy.
     """
     if dataset not in CLASSIFIER_DATA:
         raise GanzooError(f"train-classifier --data: expected {' or '.join(CLASSIFIER_DATA)}, got {dataset!r}")
-    with torch.random.fork_rng(devices=[]):  # training it mid-run must not move the run's random state
-        return _train_classifier(dataset, root, epochs, seed, device or torch.device("cpu"))
-
-
-def _train_classifier(dataset, root, epochs, seed, device) -> dict:
     source, augment = CLASSIFIER_DATA[dataset]
     train_x, train_y = load_idx_images(source, "train", root, download=False)
     test_x, test_y = load_idx_images(source, "test", root, download=False)
+    device = device or torch.device("cpu")
     start = time.perf_counter()
-    net = fit_lenet(train_x, train_y, epochs, seed, device, augment)
+    with torch.random.fork_rng(devices=[]):  # training it mid-run must not move the run's random state
+        net = fit_lenet(train_x, train_y, epochs, seed, device, augment)
     seconds = time.perf_counter() - start
     features = ClassifierFeatures(f"{dataset}_lenet", net, "", device)
     accuracy = float((features.predict(test_x.float().div(127.5).sub(1)).cpu() == test_y).float().mean())
-    state = {k: v.cpu() for k, v in net.state_dict().items()}
-    record = {"format": CLASSIFIER_FORMAT, "dataset": dataset, "state_dict": state, "sha256": weights_hash(state),
-              "test_accuracy": accuracy, "epochs": epochs, "seconds": seconds, "seed": seed}
-    path = classifier_path(dataset)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic(record, path)
-    return record
+    record = {"format": CLASSIFIER_FORMAT, "dataset": dataset,
+              "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
+              "test_accuracy": accuracy, "epochs": epochs, "seed": seed, "torch": str(torch.__version__)}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_atomic(record, out)
+    return {**record, "seconds": seconds, "sha256": file_sha256(out)}
 
 
-def load_classifier(dataset: str, device, root: str | None = None, train_if_missing: bool = True) -> ClassifierFeatures:
-    """The cached classifier for `dataset`, trained on first use (once) when missing."""
-    path = classifier_path(dataset)
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_classifier(path: Path, expected_sha256: str | None = None) -> tuple[LeNet, dict]:
+    """A classifier file written by train_classifier: (the network, its record)."""
+    path = Path(path)
     if not path.is_file():
-        if not train_if_missing:
-            raise GanzooError(f"{path}: no {dataset} classifier; run `ganzoo train-classifier --data {dataset}`")
-        print(f"ganzoo: training the {dataset} classifier for metrics (once; cached in {path})", file=sys.stderr,
-              flush=True)
-        record = train_classifier(dataset, root=root)
-        print(f"ganzoo: classifier test accuracy {record['test_accuracy']:.2%} in {record['seconds']:.0f} s",
-              file=sys.stderr, flush=True)
+        raise GanzooError(f"{path}: classifier file missing; reinstall ganzoo, or re-create it with "
+                          "`python benchmarks/feature_networks.py export`")
+    digest = file_sha256(path)
+    if expected_sha256 is not None and digest != expected_sha256:
+        raise GanzooError(f"{path}: SHA-256 {digest[:16]}... is not the shipped {expected_sha256[:16]}...; "
+                          "reinstall ganzoo")
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise GanzooError(f"{path}: unreadable classifier ({str(exc).splitlines()[0][:120]}); delete it to retrain") \
-            from None
-    if not isinstance(record, dict) or record.get("format") != CLASSIFIER_FORMAT:
-        raise GanzooError(f"{path}: not a ganzoo classifier; delete it to retrain")
-    if weights_hash(record["state_dict"]) != record["sha256"]:
-        raise GanzooError(f"{path}: weights do not match their recorded SHA-256; delete it to retrain")
-    net = LeNet()
-    net.load_state_dict(record["state_dict"])
-    return ClassifierFeatures(f"{dataset}_lenet", net, record["sha256"], device)
+        if not isinstance(record, dict) or record.get("format") != CLASSIFIER_FORMAT:
+            raise ValueError(f"not a {CLASSIFIER_FORMAT} file")
+        net = LeNet(record["state_dict"]["conv.0.weight"].shape[1], record["state_dict"]["head.weight"].shape[0])
+        net.load_state_dict(record["state_dict"])
+    except Exception as exc:  # noqa: BLE001 - unreadable, foreign or mismatched: one line either way
+        raise GanzooError(f"{path}: not a ganzoo classifier ({str(exc).splitlines()[0][:120]})") from None
+    return net.eval(), {**record, "sha256": digest}
 
 
-def _classifier(dataset: str):
-    def build(options, ctx):
-        # the recipe's data.root where it holds this dataset's files (a folder of PNGs does not)
-        root = getattr(ctx.recipe.data.options, "root", None) if ctx.recipe is not None else None
-        if root and not (Path(root).expanduser() / CLASSIFIER_DATA[dataset][0].folder).is_dir():
-            root = None
-        return load_classifier(dataset, ctx.device, root=root)
-    return build
+def load_classifier(dataset: str, device) -> ClassifierFeatures:
+    """The shipped classifier for `dataset`, its file checked against the SHA-256 above."""
+    name, digest = SHIPPED[dataset]
+    net, _ = read_classifier(WEIGHTS_DIR / name, digest)
+    return ClassifierFeatures(f"{dataset}_lenet", net, digest, device)
 
 
 # --- classification accuracy score (Ravuri & Vinyals 2019) -------------------------------------------
@@ -238,6 +242,8 @@ class CAS(Metric):
 
 def _arguments(parser) -> None:
     parser.add_argument("--data", required=True, choices=list(CLASSIFIER_DATA))
+    parser.add_argument("--out", required=True, help="file to write (the metrics use the shipped networks; "
+                        "benchmarks/feature_networks.py compares a re-created one with them)")
     parser.add_argument("--root", help="data root (default: $GANZOO_DATA, then the user cache directory)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
@@ -246,19 +252,19 @@ def _arguments(parser) -> None:
 def _train_command(args) -> int:
     if not 1 <= args.epochs <= 100:
         raise GanzooError(f"train-classifier --epochs: expected an integer in [1, 100], got {args.epochs}")
-    record = train_classifier(args.data, root=args.root, epochs=args.epochs, seed=args.seed)
+    record = train_classifier(args.data, Path(args.out), root=args.root, epochs=args.epochs, seed=args.seed)
     print(f"{args.data} classifier: test accuracy {record['test_accuracy']:.2%}, trained in {record['seconds']:.0f} s, "
-          f"sha256 {record['sha256'][:16]}..., saved to {classifier_path(args.data)}")
+          f"sha256 {record['sha256'][:16]}..., saved to {args.out}")
     return 0
 
 
 @hookimpl
 def ganzoo_add_components():
     return [
-        Component("features", "mnist_lenet", _classifier("mnist"), NoOptions,
-                  "LeNet MNIST classifier trained by ganzoo (>= 99% test accuracy); 128-d penultimate features"),
-        Component("features", "fashion_lenet", _classifier("fashion_mnist"), NoOptions,
-                  "LeNet Fashion-MNIST classifier trained by ganzoo (>= 90%); 128-d penultimate features"),
+        Component("features", "mnist_lenet", lambda o, ctx: load_classifier("mnist", ctx.device), NoOptions,
+                  "LeNet MNIST classifier shipped with ganzoo (99.2% test accuracy); 128-d penultimate features"),
+        Component("features", "fashion_lenet", lambda o, ctx: load_classifier("fashion_mnist", ctx.device),
+                  NoOptions, "LeNet Fashion-MNIST classifier shipped with ganzoo (91%); 128-d penultimate features"),
         Component("metric", "cas", CAS, CASOptions,
                   "classification accuracy score: a classifier trained on samples, tested on real data "
                   "(Ravuri & Vinyals 2019)"),
@@ -267,5 +273,5 @@ def ganzoo_add_components():
 
 @hookimpl
 def ganzoo_add_commands():
-    return [Command("train-classifier", "train the MNIST / Fashion-MNIST classifier used by metrics", _arguments,
+    return [Command("train-classifier", "train an MNIST / Fashion-MNIST LeNet classifier into a file", _arguments,
                     _train_command)]

@@ -1,8 +1,7 @@
-"""Shared fixtures. Tests train on the real MNIST files found through $GANZOO_DATA."""
+"""Shared fixtures. Tests train on the real MNIST files, found where ganzoo finds them."""
 from __future__ import annotations
 
 import io
-import os
 import tarfile
 from pathlib import Path
 
@@ -19,11 +18,17 @@ RECIPES = REPO / "recipes"
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    """The read-only data root (<root>/MNIST/raw/*-ubyte.gz); the suite needs real data."""
-    root = os.environ.get("GANZOO_DATA")
-    if not root or not (Path(root) / "MNIST" / "raw").is_dir():
-        pytest.fail("set GANZOO_DATA to a folder holding MNIST/raw/*-ubyte.gz (see README)")
-    return Path(root)
+    """The read-only data root (<root>/MNIST/raw/*-ubyte.gz), found as the product finds it:
+    $GANZOO_DATA, then the user cache directory. The suite needs real data."""
+    from ganzoo.data import candidate_roots
+    from ganzoo.testing import data_root as find_root
+
+    root = find_root()
+    if root is None:
+        tried = ", ".join(str(r / "MNIST" / "raw") for r in candidate_roots(None))
+        pytest.fail(f"no MNIST files in {tried}: run `ganzoo run recipes/vanilla_mnist.yaml` once online "
+                    "(it downloads them), or set GANZOO_DATA to a folder holding MNIST/raw/*-ubyte.gz", pytrace=False)
+    return root
 
 
 @pytest.fixture
@@ -37,22 +42,6 @@ def cli(capsys, data_root):
         return code, captured.out, captured.err
 
     return run
-
-
-@pytest.fixture(scope="session")
-def mnist_classifier(data_root, tmp_path_factory):
-    """The MNIST classifier, trained once per test session into a private cache (GANZOO_CACHE)."""
-    cache = tmp_path_factory.mktemp("cache")
-    previous = os.environ.get("GANZOO_CACHE")
-    os.environ["GANZOO_CACHE"] = str(cache)
-    from ganzoo_plugins.classifiers import train_classifier
-
-    record = train_classifier("mnist", root=str(data_root))
-    yield record
-    if previous is None:
-        os.environ.pop("GANZOO_CACHE", None)
-    else:
-        os.environ["GANZOO_CACHE"] = previous
 
 
 def make_tree(root: Path, missing: str | None = None) -> Path:

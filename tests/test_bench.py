@@ -9,9 +9,10 @@ import time
 from PIL import Image
 
 from conftest import RECIPES
+from ganzoo_plugins.classifiers import SHIPPED
 
 
-def test_bench_two_recipes_two_seeds(cli, tmp_path, mnist_classifier):
+def test_bench_two_recipes_two_seeds(cli, tmp_path):
     out = tmp_path / "out"
     code, stdout, err = cli("bench", RECIPES / "vanilla_mnist.yaml", RECIPES / "dcgan_mnist.yaml", "--steps", "100",
                             "--seeds", "2", "--jobs", "2", "--metrics", "[{name: fid, samples: 1000}]", "--eval-every", "50",
@@ -25,7 +26,7 @@ def test_bench_two_recipes_two_seeds(cli, tmp_path, mnist_classifier):
         assert float(row["peak_host_mb_mean"]) > 100  # torch alone takes more than that
         assert float(row["best_fid_mean"]) <= float(row["final_fid_mean"])
         assert 0 < float(row["floor"]) < float(row["best_fid_mean"])
-        assert "mnist_lenet@" + mnist_classifier["sha256"][:8] in row["fingerprint"]
+        assert "mnist_lenet@" + SHIPPED["mnist"][1][:8] in row["fingerprint"]
     # Every seed's run is there, and the table reports their mean.
     finals = [json.loads((out / "runs" / f"vanilla_mnist-seed{s}" / "scores.json").read_text())["final"]["fid"]
               for s in (0, 1)]
@@ -38,7 +39,7 @@ def test_bench_two_recipes_two_seeds(cli, tmp_path, mnist_classifier):
     assert "fid" in stdout
 
 
-def test_sigterm_stops_the_bench_and_its_runs(tmp_path, mnist_classifier):
+def test_sigterm_stops_the_bench_and_its_runs(tmp_path, data_root):
     # `timeout` (as benchmarks/gpu_check.sh uses) sends SIGTERM to the bench alone: its runs must stop too.
     out = tmp_path / "out"
     bench = subprocess.Popen([sys.executable, "-m", "ganzoo", "bench", str(RECIPES / "vanilla_mnist.yaml"),

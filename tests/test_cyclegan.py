@@ -14,7 +14,7 @@ from ganzoo_plugins.cyclegan import CycleGANObjective, CycleGANOptions, ImagePoo
 from ganzoo_plugins.image_to_image import FolderDataset
 
 
-def test_digit_task_trains_in_the_shared_loop_and_writes_grids_and_metrics(cli, tmp_path, mnist_classifier):
+def test_digit_task_trains_in_the_shared_loop_and_writes_grids_and_metrics(cli, tmp_path):
     run = tmp_path / "run"
     metrics = ("[{name: cycle_l1, samples: 100}, {name: label_preservation, samples: 100}, "
                "{name: transform_error, samples: 100}, {name: translation_fid, samples: 100}]")

@@ -31,7 +31,7 @@ def _wait_for(path, timeout=120):
     raise AssertionError(f"{path} never appeared")
 
 
-def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(tmp_path, data_root, mnist_classifier):
+def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(tmp_path, data_root):
     env = {"GANZOO_DATA": str(data_root)}
     # 500 steps: the signal comes after the first log line (step 50), about 9 s before the end
     args = ["run", VANILLA, *quick(500, **{"train.log_every": 50}), *SMALL,

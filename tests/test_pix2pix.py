@@ -36,7 +36,7 @@ def test_digit_pairs_are_the_known_transform_of_the_digit(data_root, task):
         assert batch["A"].shape == batch["B"].shape == (recipe.train.batch_size, 1, 28, 28)
 
 
-def test_mnist_recipe_trains_scores_samples_and_translates(cli, tmp_path, mnist_classifier):
+def test_mnist_recipe_trains_scores_samples_and_translates(cli, tmp_path):
     run = tmp_path / "run"
     metrics = ("[{name: label_preservation, samples: 100}, {name: transform_error, samples: 100}, "
                "{name: psnr, samples: 100}, {name: translation_fid, samples: 100}]")

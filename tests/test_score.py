@@ -15,7 +15,7 @@ def _fid(stdout: str) -> float:
     return json.loads(stdout)["scores"]["fid"]
 
 
-def test_scores_of_folders_equal_the_runs_floor_and_logged_fid(cli, data_root, mnist_classifier, tmp_path):
+def test_scores_of_folders_equal_the_runs_floor_and_logged_fid(cli, data_root, tmp_path):
     # a short run, scored as training scores it: 10,000 samples, and the floor (10,000 train vs 10,000 test)
     run = tmp_path / "run"
     metrics = "eval.metrics=[{name: fid, samples: 10000, reference_samples: 10000}]"
