@@ -5,7 +5,7 @@
   here, and warm, i.e. already cached as they are after a run's first evaluation).
   Stacked-MNIST mode count on 26k samples: classify the 3 x 26,000 channels and count modes.
 
-    python eval_speed.py [--rounds 5]     (trains the classifier first if it is not cached)
+    python eval_speed.py [--rounds 5]     (the shipped MNIST LeNet)
 """
 import argparse
 import statistics

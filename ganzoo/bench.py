@@ -197,6 +197,8 @@ def _table(results: dict, key: str, goal: str) -> dict:
             "images_per_s": _mean_std([r["summary"]["images_per_s"] for r in runs]),
             "peak_host_mb": _mean_std([r["summary"]["peak_host_mb"] for r in runs]),
             "peak_device_mb": _mean_std([r["summary"]["peak_device_mb"] for r in runs]),
+            "parameters": ", ".join(f"{role} {count / 1e6:.2f} M"
+                                    for role, count in runs[0]["summary"].get("parameters", {}).items()) or "-",
             f"final_{key}": _mean_std([s[-1] if s else None for s in scores]),
             f"best_{key}": _mean_std([pick(s) if s else None for s in scores]),
             "floor": next((e.get(f"eval/{key}_floor") for r in runs for e in r["evals"]), None),
@@ -221,7 +223,8 @@ def _short_fingerprint(fp: dict) -> str:
 
 
 COLUMNS = [("recipe", "recipe"), ("seeds", "seeds"), ("steps", "steps"), ("train_seconds", "train time (s)"),
-           ("images_per_s", "images/s"), ("peak_host_mb", "peak host MB"), ("peak_device_mb", "peak device MB")]
+           ("images_per_s", "images/s"), ("peak_host_mb", "peak host MB"), ("peak_device_mb", "peak device MB"),
+           ("parameters", "parameters")]
 
 
 def _write_table(table: dict, out: Path) -> None:

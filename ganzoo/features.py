@@ -1,8 +1,8 @@
 """Files of feature networks: the cache folder they live in, and the hash every score carries.
 
 The networks themselves are components of kind ``features`` (see ganzoo.contract.FeatureNet);
-the built-ins are in ganzoo_plugins.classifiers (LeNet on MNIST / Fashion-MNIST, trained by
-ganzoo) and ganzoo_plugins.metrics (Inception-v3 from a local weights file).
+the built-ins are in ganzoo_plugins.classifiers (LeNet on MNIST / Fashion-MNIST, shipped
+with ganzoo) and ganzoo_plugins.metrics (Inception-v3 from a local weights file).
 """
 from __future__ import annotations
 

@@ -43,8 +43,9 @@ class TrainSettings:
     grid_size: int = option(64, "images per sample grid, from latents fixed for the whole run", min=1, max=1024)
     max_seconds: float | None = option(None, "stop after this much training time (seconds), whatever the "
                                              "length; `ganzoo bench --seconds` uses it", min=0, min_exclusive=True)
-    precision: Literal["fp32", "bf16", "fp16"] = option(
-        "fp32", "mixed precision: bf16 autocast, or fp16 autocast with a GradScaler")
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = option(
+        "fp32", "mixed precision: bf16 autocast, fp16 autocast with a GradScaler, or auto: bf16 where the "
+        "hardware has it natively (CUDA with bf16, CPUs with AMX or AVX512-BF16), else fp32")
     compile: bool = option(False, "torch.compile the networks the steps call (slow first steps)")
     channels_last: bool = option(False, "channels-last memory format for image networks and batches")
     sync_batchnorm: bool = option(False, "under torchrun on CUDA: BatchNorm statistics over all ranks (SyncBatchNorm)")

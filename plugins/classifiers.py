@@ -186,7 +186,7 @@ def load_classifier(dataset: str, device) -> ClassifierFeatures:
     """The shipped classifier for `dataset`, its file checked against the SHA-256 above."""
     name, digest = SHIPPED[dataset]
     net, _ = read_classifier(WEIGHTS_DIR / name, digest)
-    return ClassifierFeatures(f"{dataset}_lenet", net, digest, device)
+    return ClassifierFeatures(Path(name).stem, net, digest, device)  # the component's name
 
 
 # --- classification accuracy score (Ravuri & Vinyals 2019) -------------------------------------------

@@ -26,8 +26,8 @@ def data_root() -> Path:
     root = find_root()
     if root is None:
         tried = ", ".join(str(r / "MNIST" / "raw") for r in candidate_roots(None))
-        pytest.fail(f"no MNIST files in {tried}: run `ganzoo run recipes/vanilla_mnist.yaml` once online "
-                    "(it downloads them), or set GANZOO_DATA to a folder holding MNIST/raw/*-ubyte.gz", pytrace=False)
+        pytest.exit(f"no MNIST files in {tried}: run `ganzoo run recipes/vanilla_mnist.yaml` once online "
+                    "(it downloads them), or set GANZOO_DATA to a folder holding MNIST/raw/*-ubyte.gz", returncode=1)
     return root
 
 

@@ -14,14 +14,14 @@ from ganzoo_plugins.classifiers import SHIPPED
 
 def test_bench_two_recipes_two_seeds(cli, tmp_path):
     out = tmp_path / "out"
-    code, stdout, err = cli("bench", RECIPES / "vanilla_mnist.yaml", RECIPES / "dcgan_mnist.yaml", "--steps", "100",
-                            "--seeds", "2", "--jobs", "2", "--metrics", "[{name: fid, samples: 1000}]", "--eval-every", "50",
+    code, stdout, err = cli("bench", RECIPES / "vanilla_mnist.yaml", RECIPES / "dcgan_mnist.yaml", "--steps", "40",
+                            "--seeds", "2", "--jobs", "2", "--metrics", "[{name: fid, samples: 500}]", "--eval-every", "20",
                             "--set", "train.batch_size=32", "-o", out)
     assert code == 0, err
     rows = list(csv.DictReader(open(out / "bench.csv")))
     assert [r["recipe"] for r in rows] == ["vanilla_mnist", "dcgan_mnist"]
     for row in rows:
-        assert row["seeds"] == "2" and float(row["steps_mean"]) == 100
+        assert row["seeds"] == "2" and float(row["steps_mean"]) == 40
         assert float(row["images_per_s_mean"]) > 0 and float(row["train_seconds_mean"]) > 0
         assert float(row["peak_host_mb_mean"]) > 100  # torch alone takes more than that
         assert float(row["best_fid_mean"]) <= float(row["final_fid_mean"])
@@ -33,7 +33,7 @@ def test_bench_two_recipes_two_seeds(cli, tmp_path):
     assert abs(float(rows[0]["final_fid_mean"]) - sum(finals) / 2) < 1e-6
     markdown = (out / "bench.md").read_text().splitlines()
     assert markdown[0].startswith("| recipe | seeds | steps | train time (s) | images/s |")
-    assert markdown[2].startswith("| vanilla_mnist | 2 | 100 |") and " ± " in markdown[2]
+    assert markdown[2].startswith("| vanilla_mnist | 2 | 40 |") and " ± " in markdown[2]
     chart = Image.open(out / "bench.png")
     assert chart.size[0] > 400 and len(chart.convert("RGB").getcolors(maxcolors=1 << 20)) > 50  # a drawn figure, not blank
     assert "fid" in stdout

@@ -121,13 +121,14 @@ def test_stacked_mnist_real_data_and_a_one_digit_generator(data_root):
 
     digits, labels = load_idx_images(MNIST, "test", str(data_root), download=False)
     classifier = load_classifier("mnist", torch.device("cpu"))
-    stacked = StackedMNIST(digits, labels, 26000, data_seed=1, batch_size=64, device=torch.device("cpu"), seed=0)
-    real = stacked.examples(26000, torch.Generator().manual_seed(0))
-    metric = StackedMNISTModes(StackedOptions(), None)
+    # 10,000 samples rather than the protocol's 26,000: a uniform sampler then misses a mode with
+    # probability e^-10 and scores a KL of about 999 / (2 * 10,000) = 0.05 (0.02 at 26,000)
+    stacked = StackedMNIST(digits, labels, 10000, data_seed=1, batch_size=64, device=torch.device("cpu"), seed=0)
+    real = stacked.examples(10000, torch.Generator().manual_seed(0))
+    metric = StackedMNISTModes(StackedOptions(samples=10000), None)
     scores = metric(_StubEval(classifier, real))
-    assert scores["modes"] >= 999 and scores["kl"] < 0.05  # a perfect sampler scores about 0.02
+    assert scores["modes"] >= 999 and scores["kl"] < 0.1
     assert scores["confident"] > 0.97  # the classifier is sure of almost every real digit
-    # (the protocol's 26,000 samples matter for modes and KL above, not for these two cases)
     few = StackedMNISTModes(StackedOptions(samples=2000), None)
     noise = torch.rand(2000, 3, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
     assert few(_StubEval(classifier, noise))["confident"] < scores["confident"] - 0.2

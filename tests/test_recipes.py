@@ -1,6 +1,7 @@
 """Every recipe in recipes/ trains a few steps on real data (new recipes are covered automatically)."""
 import json
 import math
+import re
 
 import pytest
 import yaml
@@ -49,3 +50,9 @@ def test_recipe_trains_a_few_steps(cli, tmp_path, recipe):
     assert losses and all(math.isfinite(v) for v in losses.values()), losses
     assert (run / "samples" / "step-00000003.png").stat().st_size > 0
     assert (run / "checkpoints" / "step-00000003.pt").is_file()
+    # a recipe that states its networks' sizes ("# parameters: G 1.78 M, D 0.54 M") states them right
+    stated = re.search(r"^#\s*parameters: (.*)$", recipe.read_text(), re.M)
+    if stated and not any("width=" in item for item in extra):
+        counts = json.loads((run / "summary.json").read_text())["parameters"]
+        built = ", ".join(f"{role} {count / 1e6:.2f} M" for role, count in counts.items())
+        assert built == stated.group(1).strip(), f"{recipe.name} states {stated.group(1)!r}, builds {built!r}"

@@ -5,8 +5,9 @@ import pytest
 
 from conftest import RECIPES, quick
 
+# plain fp32 eager, whatever the recipe's defaults; each option is then set on top
 SMALL_DCGAN = ["--set", "train.batch_size=16", "--set", "networks.G.width=8", "--set", "networks.D.width=8",
-               "--set", "data.classes=[3]"]
+               "--set", "data.classes=[3]", "--set", "train.precision=fp32", "--set", "train.channels_last=false"]
 
 
 def _losses(cli, out, *sets):
