@@ -42,7 +42,11 @@ def main() -> None:
             pairs.append(Pair("b: vanilla vs minimal loop", lambda: run("vanilla_mnist.yaml", args.vanilla_steps),
                               lambda: run_script("minimal_loop.py", root, args.vanilla_steps)))
         if "c" in only:
-            pairs.append(Pair("c: dcgan vs DataLoader script", lambda: run("dcgan_mnist.yaml", args.dcgan_steps),
+            # the same maths as the script: fp32, no EMA of G, unless --set says otherwise (after these)
+            plain = ("train.precision=fp32", "train.channels_last=false", "networks.G.ema_halflife=null",
+                     "networks.G.ema_rampup=null")
+            dcgan = lambda: run_ganzoo("dcgan_mnist.yaml", args.dcgan_steps, tmp / "run", *plain, *args.set)  # noqa: E731
+            pairs.append(Pair("c: dcgan vs DataLoader script", dcgan,
                               lambda: run_script("dcgan_dataloader.py", unpacked, args.dcgan_steps)))
         # rounds outermost, with the table so far after each: a run cut short keeps every benchmark's rounds
         for i in range(args.rounds):
