@@ -31,6 +31,22 @@ def data_root() -> Path:
     return root
 
 
+def require_fashion(data_root: Path) -> Path:
+    """The root holding Fashion-MNIST too, or skip: the README's run command downloads MNIST only."""
+    from ganzoo.data import FASHION_MNIST, GanzooError, locate_idx
+
+    try:
+        locate_idx(FASHION_MNIST, "test", str(data_root), download=False)
+    except GanzooError:
+        pytest.skip(f"no Fashion-MNIST files in {data_root / 'FashionMNIST' / 'raw'} (CI's GANZOO_DATA has them)")
+    return data_root
+
+
+@pytest.fixture
+def fashion_root(data_root) -> Path:
+    return require_fashion(data_root)
+
+
 @pytest.fixture
 def cli(capsys, data_root):
     """Run `ganzoo ...` in-process: returns (exit code, stdout, stderr)."""

@@ -10,7 +10,7 @@ from ganzoo import GanzooError
 from ganzoo.data import FASHION_MNIST, MNIST, DeviceDataset, IdxSource, load_idx_images, read_idx
 
 
-def test_mnist_from_the_read_only_root(data_root, monkeypatch):
+def test_mnist_from_the_read_only_root(data_root, fashion_root, monkeypatch):
     monkeypatch.setenv("GANZOO_DATA", str(data_root))
     images, labels = load_idx_images(MNIST, "train", None, download=False)
     assert images.shape == (60000, 1, 28, 28) and images.dtype == torch.uint8
@@ -19,12 +19,12 @@ def test_mnist_from_the_read_only_root(data_root, monkeypatch):
     assert test_images.shape == (10000, 1, 28, 28)
 
 
-def test_uncompressed_files_and_debian_flat_layout(data_root, tmp_path, monkeypatch):
+def test_uncompressed_files_and_debian_flat_layout(fashion_root, tmp_path, monkeypatch):
     # Debian's dataset-fashion-mnist installs the .gz files flat in one folder.
     flat = tmp_path / "fashion-mnist"
     flat.mkdir()
     for name in FASHION_MNIST.files["test"]:
-        with gzip.open(data_root / "FashionMNIST" / "raw" / f"{name}.gz") as src, open(flat / name, "wb") as dst:
+        with gzip.open(fashion_root / "FashionMNIST" / "raw" / f"{name}.gz") as src, open(flat / name, "wb") as dst:
             shutil.copyfileobj(src, dst)  # uncompressed this time
     source = IdxSource("FashionMNIST", FASHION_MNIST.files, system_dirs=(str(flat),))
     monkeypatch.setenv("GANZOO_DATA", str(tmp_path / "nothing"))

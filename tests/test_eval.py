@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import RECIPES, quick
+from conftest import RECIPES, quick, require_fashion
 from ganzoo.data import MNIST, load_idx_images
 from ganzoo import FASHION_MNIST, GanzooError
 from ganzoo_plugins import classifiers
@@ -18,6 +18,8 @@ from ganzoo_plugins.classifiers import SHIPPED, load_classifier
 
 @pytest.mark.parametrize("dataset, source, accuracy", [("mnist", MNIST, 0.99), ("fashion_mnist", FASHION_MNIST, 0.90)])
 def test_shipped_classifiers_match_their_hashes_and_accuracy(data_root, dataset, source, accuracy):
+    if dataset == "fashion_mnist":
+        require_fashion(data_root)
     path = classifiers.WEIGHTS_DIR / SHIPPED[dataset][0]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == SHIPPED[dataset][1]
     net, record = classifiers.read_classifier(path)

@@ -6,17 +6,19 @@ import re
 import pytest
 import yaml
 
-from conftest import (RECIPES, make_celeba, make_cifar_archive, make_lsun, make_class_folders, make_side_by_side,
+from conftest import (RECIPES, require_fashion, make_celeba, make_cifar_archive, make_lsun, make_class_folders, make_side_by_side,
                       make_tree, quick)
 
 ALL_RECIPES = sorted(RECIPES.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("recipe", ALL_RECIPES, ids=[p.stem for p in ALL_RECIPES])
-def test_recipe_trains_a_few_steps(cli, tmp_path, recipe):
+def test_recipe_trains_a_few_steps(cli, data_root, tmp_path, recipe):
     run = tmp_path / "run"
     extra = []
     data = yaml.safe_load(recipe.read_text())["data"]
+    if data["name"] == "fashion_mnist" or data.get("source") == "fashion_mnist" or "fashion" in recipe.stem:
+        require_fashion(data_root)
     if data["name"] == "folder":  # the user's own images: a folder of class subfolders
         images = make_class_folders(tmp_path / "images", side=data["size"], per_class=12)
         extra = ["--set", f"data.root={images}", "--set", "data.test_root=null", "--set", "train.batch_size=16"]
