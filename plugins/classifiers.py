@@ -87,10 +87,6 @@ SHIPPED = {
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
-def shipped_path(dataset: str) -> Path:
-    return WEIGHTS_DIR / SHIPPED[dataset][0]
-
-
 def fit_lenet(train_x: Tensor, train_y: Tensor, epochs: int, seed: int, device, augment: str | None = None,
               classes: int = 10) -> LeNet:
     """A LeNet fitted to images (uint8, or float in [-1, 1]) and labels: Adam with a one-cycle
